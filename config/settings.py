@@ -1,0 +1,155 @@
+"""The one settings object. Read once at start-up from NOVA_* environment variables."""
+
+from __future__ import annotations
+
+import json
+import os
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "NOVA_"
+# Variables with these prefixes belong to the test and benchmark harnesses, not to Settings.
+_FOREIGN_PREFIXES = ("NOVA_TEST_", "NOVA_BENCH_", "NOVA_REQUIRE_SERVICES")
+
+
+class ConfigError(Exception):
+    """A setting is missing or wrong; the message names every offending NOVA_* variable."""
+
+
+class Backend(str, Enum):
+    EMBEDDED = "embedded"  # SQLite for everything, no servers
+    PRODUCTION = "production"  # PostgreSQL for events, Redis for hot state and the ingest buffer
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+    data_dir: Path = Field(Path("data"), description="Where embedded SQLite files live.")
+    database_url: SecretStr | None = Field(
+        None,
+        description="postgresql://user:pass@host/db for production; unset (or sqlite:///path) "
+        "for the embedded store under data_dir.",
+    )
+    redis_url: SecretStr | None = Field(None, description="redis://host:port/db; production only.")
+    redis_prefix: str = Field("nova", pattern=r"^[A-Za-z0-9_.-]{1,40}$")
+    operator_token: SecretStr | None = Field(
+        None, description="Bearer token for the operator admin API; required in production."
+    )
+
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(8000, ge=1, le=65535)
+
+    max_batch_events: int = Field(100, ge=1, le=5000)
+    max_body_bytes: int = Field(512 * 1024, ge=1024, le=16 * 1024 * 1024)
+    rate_limit_events_per_s: int = Field(10_000, ge=1, description="Per shop, fixed 1 s windows.")
+    dedupe_window_s: int = Field(7 * 86400, ge=60)
+    max_event_age_s: int = Field(7 * 86400, ge=60)
+    max_clock_skew_s: int = Field(86400, ge=0)
+    session_ttl_s: int = Field(14 * 86400, ge=60)
+    pending_ttl_s: int = Field(1800, ge=1)
+    shop_cache_ttl_s: float = Field(5.0, ge=0)
+    cors_allow_origins: list[str] = Field(default_factory=lambda: ["*"])
+
+    writer_read_count: int = Field(
+        200, ge=1, description="Stream entries (one per ingest request) per PostgreSQL write."
+    )
+    writer_block_ms: int = Field(1000, ge=1, description="How long a writer waits for new entries.")
+
+    @model_validator(mode="after")
+    def _check_backend(self) -> Settings:
+        if self.rate_limit_events_per_s < self.max_batch_events:
+            raise ValueError(
+                "NOVA_RATE_LIMIT_EVENTS_PER_S must be at least NOVA_MAX_BATCH_EVENTS, "
+                "or a full batch could never be accepted"
+            )
+        url = self.database_url.get_secret_value() if self.database_url else ""
+        if url and not url.startswith(("postgresql://", "postgres://", "sqlite:///")):
+            raise ValueError(
+                "NOVA_DATABASE_URL must start with postgresql://, postgres:// or sqlite:///"
+            )
+        if self.backend is Backend.PRODUCTION:
+            if self.redis_url is None:
+                raise ValueError(
+                    "NOVA_REDIS_URL is required when NOVA_DATABASE_URL is PostgreSQL: "
+                    "Redis holds the durable ingest buffer"
+                )
+            if self.operator_token is None:
+                raise ValueError("NOVA_OPERATOR_TOKEN is required with PostgreSQL (production)")
+        elif self.redis_url is not None:
+            raise ValueError(
+                "NOVA_REDIS_URL is set but NOVA_DATABASE_URL is not PostgreSQL; "
+                "the embedded backend keeps everything in SQLite"
+            )
+        return self
+
+    @property
+    def backend(self) -> Backend:
+        url = self.database_url.get_secret_value() if self.database_url else ""
+        return Backend.PRODUCTION if url.startswith("postgres") else Backend.EMBEDDED
+
+    @property
+    def sqlite_path(self) -> Path:
+        url = self.database_url.get_secret_value() if self.database_url else ""
+        if url.startswith("sqlite:///"):
+            return Path(url.removeprefix("sqlite:///"))
+        return self.data_dir / "nova.sqlite3"
+
+    def env(self) -> dict[str, str]:
+        """These settings as NOVA_* variables, to hand to Ray workers and subprocesses."""
+        out: dict[str, str] = {}
+        for name, value in self.model_dump().items():
+            if value is None:
+                continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            if isinstance(value, list):
+                value = json.dumps(value)
+            out[ENV_PREFIX + name.upper()] = str(value)
+        return out
+
+
+def load_settings(environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
+    """Build Settings from the environment, failing with every bad NOVA_* variable named."""
+    environ = dict(os.environ if environ is None else environ)
+    known = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
+    unknown = sorted(
+        k
+        for k in environ
+        if k.startswith(ENV_PREFIX) and k not in known and not k.startswith(_FOREIGN_PREFIXES)
+    )
+    if unknown:
+        raise ConfigError(
+            "unknown setting(s): " + ", ".join(unknown) + " (known: " + ", ".join(sorted(known)) + ")"
+        )
+    values: dict[str, Any] = {}
+    for name in Settings.model_fields:
+        raw = environ.get(ENV_PREFIX + name.upper())
+        if raw is not None:
+            values[name] = raw
+    values.update(overrides)
+    try:
+        # model_validate skips pydantic-settings' own sources: the values come from our copy of
+        # the environment only, so an environ argument (tests, subprocesses) is the whole truth.
+        return Settings.model_validate(_decode(values))
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            field = ".".join(str(p) for p in err["loc"])
+            msg = err["msg"].removeprefix("Value error, ")
+            problems.append(f"{ENV_PREFIX + field.upper()}: {msg}" if field else msg)
+        raise ConfigError("invalid settings: " + "; ".join(problems)) from None
+
+
+def _decode(values: dict[str, Any]) -> dict[str, Any]:
+    """Lists arrive from the environment as JSON or comma-separated text."""
+    raw = values.get("cors_allow_origins")
+    if isinstance(raw, str):
+        text = raw.strip()
+        values["cors_allow_origins"] = (
+            json.loads(text) if text.startswith("[") else [p.strip() for p in text.split(",") if p]
+        )
+    return values

@@ -1,0 +1,160 @@
+"""The records Nova keeps: normalised, PII-free events; shops; catalog products; visitor state."""
+
+from __future__ import annotations
+
+import hmac
+import json
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# The columns of the event store, in order. Training and the writer share this list.
+EVENT_COLUMNS = (
+    "shop_id",
+    "event_id",
+    "name",
+    "occurred_at",
+    "received_at",
+    "client_id",
+    "customer_id",
+    "privacy_state",
+    "product_id",
+    "variant_id",
+    "quantity",
+    "order_id",
+    "ranking_id",
+    "device",
+    "country",
+    "payload",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """One event as Nova stores it: ids normalised, PII dropped, context reduced to a device class.
+
+    `payload` holds the few event-specific facts (line items, collection, query, positions); it
+    is built from a whitelist in ingest/normalise.py, never copied from the client.
+    """
+
+    shop_id: str
+    event_id: str
+    name: str
+    occurred_at: datetime
+    client_id: str
+    privacy_state: str
+    customer_id: str | None = None
+    product_id: str | None = None
+    variant_id: str | None = None
+    quantity: int | None = None
+    order_id: str | None = None
+    ranking_id: str | None = None
+    device: str | None = None
+    country: str | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+    received_at: datetime | None = None
+
+    def with_state(self, privacy_state: str, customer_id: str | None) -> StoredEvent:
+        return replace(self, privacy_state=privacy_state, customer_id=customer_id)
+
+    def to_json(self) -> str:
+        d = asdict(self)
+        d["occurred_at"] = self.occurred_at.isoformat()
+        d["received_at"] = self.received_at.isoformat() if self.received_at else None
+        return json.dumps(d, separators=(",", ":"))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> StoredEvent:
+        d = dict(d)
+        d["occurred_at"] = _dt(d["occurred_at"])
+        d["received_at"] = _dt(d["received_at"]) if d.get("received_at") else None
+        if isinstance(d.get("payload"), str):
+            d["payload"] = json.loads(d["payload"])
+        return cls(**d)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> StoredEvent:
+        return cls.from_dict(json.loads(text))
+
+
+def _dt(value: str | datetime) -> datetime:
+    out = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    return out if out.tzinfo else out.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Shop:
+    shop_id: str
+    ingest_key: str
+    created_at: datetime
+    require_consent: bool = True
+    previous_key: str | None = None
+    previous_key_expires_at: datetime | None = None
+
+    def accepts_key(self, key: str, now: datetime) -> bool:
+        if hmac.compare_digest(key.encode(), self.ingest_key.encode()):
+            return True
+        return (
+            self.previous_key is not None
+            and self.previous_key_expires_at is not None
+            and now < self.previous_key_expires_at
+            and hmac.compare_digest(key.encode(), self.previous_key.encode())
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Visitor:
+    """Hot session state of one visitor (a Shopify clientId) in one shop."""
+
+    client_id: str
+    recent_views: tuple[str, ...] = ()  # newest first
+    cart: frozenset[str] = frozenset()
+    last_seen: datetime | None = None
+    customer_id: str | None = None
+    privacy_state: str | None = None
+
+
+class Variant(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    title: str | None = None
+    sku: str | None = None
+    price: Decimal = Field(ge=0)
+    compare_at_price: Decimal | None = None
+    available: bool = True
+    inventory_quantity: int | None = None
+    # Shopify's inventory_policy: "deny" stops selling at 0, "continue" keeps selling.
+    inventory_policy: str = "deny"
+
+
+class Product(BaseModel):
+    """A catalog product in the shape Nova needs; Shopify (webhooks, bulk export) is its source."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    title: str
+    handle: str
+    vendor: str | None = None
+    product_type: str | None = None
+    tags: tuple[str, ...] = ()
+    collections: tuple[str, ...] = ()
+    status: str = "active"  # active | draft | archived
+    published_at: datetime | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    is_gift_card: bool = False
+    image_url: str | None = None
+    variants: tuple[Variant, ...] = ()
+
+    @property
+    def price(self) -> Decimal:
+        return min((v.price for v in self.variants), default=Decimal(0))
+
+    @property
+    def available(self) -> bool:
+        return any(v.available for v in self.variants)

@@ -1,0 +1,83 @@
+"""Store interfaces (base.py) and the factory that opens the backend the settings name."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from config.settings import Backend, Settings
+from ingest.stores.base import Stores
+
+
+async def open_stores(settings: Settings, *, migrate: bool = True) -> Stores:
+    """Embedded: one SQLite file (migrated on open). Production: PostgreSQL + Redis; with
+    migrate=False no server has to be up for this to return (pools connect lazily)."""
+    if settings.backend is Backend.EMBEDDED:
+        from ingest.stores.local import LocalRateLimiter
+        from ingest.stores.sqlite import (
+            SQLiteCatalog,
+            SQLiteEvents,
+            SQLitePopularity,
+            SQLiteShops,
+            SQLiteVisitors,
+        )
+        from ingest.stores.sqlite_db import SQLiteDatabase
+
+        db = SQLiteDatabase(settings.sqlite_path)
+        await db.open()
+        events = SQLiteEvents(db, settings.dedupe_window_s)
+        return Stores(
+            backend=Backend.EMBEDDED.value,
+            shops=SQLiteShops(db),
+            admission=events,
+            events=events,
+            visitors=SQLiteVisitors(db),
+            popularity=SQLitePopularity(db),
+            rate_limiter=LocalRateLimiter(),
+            catalog=SQLiteCatalog(db),
+            health=db,
+            closers=[db],
+        )
+
+    from ingest.stores.postgres import (
+        PostgresCatalog,
+        PostgresDatabase,
+        PostgresEvents,
+        PostgresShops,
+    )
+    from ingest.stores.redis_log import RedisIngestLog
+    from ingest.stores.redis_state import (
+        RedisHealth,
+        RedisPopularity,
+        RedisRateLimiter,
+        RedisVisitors,
+        connect,
+    )
+
+    assert settings.database_url is not None and settings.redis_url is not None  # validated
+    pg = PostgresDatabase(settings.database_url.get_secret_value())
+    await pg.open(migrate_schema=migrate)
+    client = connect(settings.redis_url.get_secret_value())
+    prefix = settings.redis_prefix
+    return Stores(
+        backend=Backend.PRODUCTION.value,
+        shops=PostgresShops(pg),
+        admission=RedisIngestLog(client, prefix, settings.dedupe_window_s),
+        events=PostgresEvents(pg),
+        visitors=RedisVisitors(client, prefix),
+        popularity=RedisPopularity(client, prefix),
+        rate_limiter=RedisRateLimiter(client, prefix),
+        catalog=PostgresCatalog(pg),
+        health=RedisHealth(client),
+        closers=[pg, _RedisCloser(client)],
+    )
+
+
+class _RedisCloser:
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+
+__all__ = ["Stores", "open_stores"]

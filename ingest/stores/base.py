@@ -1,0 +1,148 @@
+"""The store interfaces. Each has a PostgreSQL/Redis backend and an embedded SQLite backend, and
+one behaviour test suite (tests/stores/) runs against both."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from ingest.records import Product, Shop, StoredEvent, Visitor
+
+
+class ShopStore(Protocol):
+    async def create_shop(self, shop: Shop) -> None:
+        """Raises ShopExists if the domain is taken."""
+
+    async def get_shop(self, shop_id: str) -> Shop | None: ...
+
+    async def list_shops(self) -> list[Shop]: ...
+
+    async def save_shop(self, shop: Shop) -> None:
+        """Replace an existing shop's row (key rotation, settings)."""
+
+
+class Admission(Protocol):
+    """The durable front door: deduplicate event ids and make new events durable, atomically.
+
+    Production: a Lua script marks ids seen in Redis and appends the new events to a Redis
+    Stream in one step. Embedded: one SQLite transaction. Either way, when `admit` returns the
+    events it did not report as duplicates are durable; when it raises StoreUnavailable nothing
+    was claimed, so the client's retry is not mistaken for a duplicate.
+    """
+
+    async def admit(
+        self,
+        shop_id: str,
+        events: Sequence[StoredEvent],
+        *,
+        persist: bool,
+        promoted: Sequence[StoredEvent] = (),
+    ) -> set[str]:
+        """Claim `events` by id; persist the unclaimed ones if `persist`. `promoted` events were
+        claimed earlier (while pending) and are persisted without a second claim.
+        Returns the ids of `events` that had been seen before."""
+
+
+class EventStore(Protocol):
+    """The append-only event store (PostgreSQL partitioned table, or SQLite)."""
+
+    async def write(self, events: Sequence[StoredEvent]) -> int:
+        """Store events not stored before (by shop and event id) and the identity links they
+        carry. Idempotent. Returns how many were new."""
+
+    async def count(self, shop_id: str, name: str | None = None) -> int: ...
+
+    async def read(self, shop_id: str, *, limit: int = 10_000) -> list[StoredEvent]:
+        """Oldest first."""
+
+    async def customer_of(self, shop_id: str, client_id: str) -> str | None:
+        """The customer a client id was last linked to (identity stitching), if any."""
+
+
+class VisitorState(Protocol):
+    """Hot, expiring state of visitors: what a session did, and pending visitors' events."""
+
+    async def record(
+        self, shop_id: str, client_id: str, events: Sequence[StoredEvent], *, state: str, ttl_s: int
+    ) -> None:
+        """Fold events into the visitor's recent views, cart and last activity."""
+
+    async def get(self, shop_id: str, client_id: str) -> Visitor: ...
+
+    async def hold_pending(
+        self, shop_id: str, client_id: str, events: Sequence[StoredEvent], *, ttl_s: int
+    ) -> None:
+        """Keep a pending visitor's events until consent arrives or the TTL runs out."""
+
+    async def pending(self, shop_id: str, client_id: str) -> list[StoredEvent]: ...
+
+    async def drop_pending(self, shop_id: str, client_id: str) -> None: ...
+
+    async def forget(self, shop_id: str, client_id: str) -> None:
+        """Remove everything held about the visitor (opt-out)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One anonymous popularity increment."""
+
+    product_id: str
+    signal: str  # view | cart | purchase | click
+    weight: float
+    at: datetime
+
+
+class Popularity(Protocol):
+    """Time-decayed popularity per shop, signal, decay window and product (ingest/popularity.py)."""
+
+    async def add(self, shop_id: str, hits: Sequence[Hit]) -> None: ...
+
+    async def top(
+        self, shop_id: str, signal: str, window: str, k: int, now: datetime
+    ) -> list[tuple[str, float]]: ...
+
+
+class RateLimiter(Protocol):
+    async def take(self, shop_id: str, n: int, limit_per_s: int, now: datetime) -> float | None:
+        """Take n units; None if allowed, else seconds until the window resets."""
+
+
+class CatalogStore(Protocol):
+    async def upsert_products(self, shop_id: str, products: Sequence[Product]) -> None: ...
+
+    async def delete_product(self, shop_id: str, product_id: str) -> bool: ...
+
+    async def get_products(self, shop_id: str, product_ids: Sequence[str]) -> dict[str, Product]: ...
+
+    async def list_products(self, shop_id: str) -> list[Product]: ...
+
+    async def products_of_variants(
+        self, shop_id: str, variant_ids: Sequence[str]
+    ) -> dict[str, str]: ...
+
+
+class Health(Protocol):
+    async def ping(self) -> None:
+        """Raise StoreUnavailable if the backing server cannot be reached."""
+
+
+@dataclass
+class Stores:
+    """Everything the services need, opened from Settings by ingest.stores.open_stores."""
+
+    backend: str
+    shops: ShopStore
+    admission: Admission
+    events: EventStore
+    visitors: VisitorState
+    popularity: Popularity
+    rate_limiter: RateLimiter
+    catalog: CatalogStore
+    health: Health
+    closers: list[object]
+
+    async def close(self) -> None:
+        for closer in reversed(self.closers):
+            await closer.close()  # type: ignore[attr-defined]

@@ -1,0 +1,201 @@
+"""Redis backend for hot state: visitor sessions, popularity counters, rate limits."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from ingest import keys
+from ingest import popularity as pop
+from ingest import session
+from ingest.errors import StoreUnavailable
+from ingest.records import StoredEvent, Visitor
+from ingest.stores.base import Hit
+
+
+def connect(url: str) -> aioredis.Redis:
+    """A client whose retry policy is declared once: a couple of quick reconnect attempts on
+    connection errors and timeouts, then StoreUnavailable, so ingest answers 503 within a
+    fraction of a second instead of hanging while Redis is down."""
+    return aioredis.Redis.from_url(
+        url,
+        socket_connect_timeout=1.0,
+        socket_timeout=2.0,
+        retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), retries=2),
+        retry_on_error=[RedisConnectionError, RedisTimeoutError],
+        health_check_interval=10,
+    )
+
+
+@asynccontextmanager
+async def translated() -> AsyncIterator[None]:
+    try:
+        yield
+    except (RedisError, OSError) as exc:
+        raise StoreUnavailable("redis", exc) from exc
+
+
+class RedisHealth:
+    def __init__(self, client: aioredis.Redis) -> None:
+        self._r = client
+
+    async def ping(self) -> None:
+        async with translated():
+            await self._r.ping()
+
+
+class RedisVisitors:
+    def __init__(self, client: aioredis.Redis, prefix: str) -> None:
+        self._r = client
+        self._prefix = prefix
+
+    def _keys(self, shop_id: str, client_id: str) -> dict[str, str]:
+        return {
+            kind: keys.key(self._prefix, shop_id, kind, client_id)
+            for kind in (keys.VISITOR, keys.RECENT, keys.CART, keys.PENDING)
+        }
+
+    async def record(
+        self, shop_id: str, client_id: str, events: Sequence[StoredEvent], *, state: str, ttl_s: int
+    ) -> None:
+        d = session.delta(events)
+        k = self._keys(shop_id, client_id)
+        pipe = self._r.pipeline(transaction=True)
+        for product in d.viewed:
+            pipe.lrem(k[keys.RECENT], 0, product)
+            pipe.lpush(k[keys.RECENT], product)
+        pipe.ltrim(k[keys.RECENT], 0, session.RECENT_LIMIT - 1)
+        for op, products in d.cart_ops:
+            if op == "set":
+                pipe.delete(k[keys.CART])
+            if products:
+                (pipe.srem if op == "remove" else pipe.sadd)(k[keys.CART], *products)
+        fields: dict[str, str] = {"state": state}
+        if d.last_seen is not None:
+            fields["last_seen"] = d.last_seen.isoformat()
+        if d.customer_id:
+            fields["customer_id"] = d.customer_id
+        pipe.hset(k[keys.VISITOR], mapping=fields)  # type: ignore[arg-type]
+        for kind in (keys.VISITOR, keys.RECENT, keys.CART):
+            pipe.expire(k[kind], ttl_s)
+        async with translated():
+            await pipe.execute()
+
+    async def get(self, shop_id: str, client_id: str) -> Visitor:
+        k = self._keys(shop_id, client_id)
+        pipe = self._r.pipeline(transaction=False)
+        pipe.lrange(k[keys.RECENT], 0, -1)
+        pipe.smembers(k[keys.CART])
+        pipe.hgetall(k[keys.VISITOR])
+        async with translated():
+            recent, cart, fields = await pipe.execute()
+        info = {a.decode(): b.decode() for a, b in fields.items()}
+        return Visitor(
+            client_id=client_id,
+            recent_views=tuple(p.decode() for p in recent),
+            cart=frozenset(p.decode() for p in cart),
+            last_seen=datetime.fromisoformat(info["last_seen"]) if "last_seen" in info else None,
+            customer_id=info.get("customer_id"),
+            privacy_state=info.get("state"),
+        )
+
+    async def hold_pending(
+        self, shop_id: str, client_id: str, events: Sequence[StoredEvent], *, ttl_s: int
+    ) -> None:
+        key = self._keys(shop_id, client_id)[keys.PENDING]
+        pipe = self._r.pipeline(transaction=True)
+        pipe.hset(key, mapping={e.event_id: e.to_json() for e in events})
+        pipe.expire(key, ttl_s)  # sliding: activity keeps a pending session alive
+        async with translated():
+            await pipe.execute()
+
+    async def pending(self, shop_id: str, client_id: str) -> list[StoredEvent]:
+        async with translated():
+            values = await self._r.hvals(self._keys(shop_id, client_id)[keys.PENDING])
+        return sorted((StoredEvent.from_json(v) for v in values), key=lambda e: e.occurred_at)
+
+    async def drop_pending(self, shop_id: str, client_id: str) -> None:
+        async with translated():
+            await self._r.delete(self._keys(shop_id, client_id)[keys.PENDING])
+
+    async def forget(self, shop_id: str, client_id: str) -> None:
+        async with translated():
+            await self._r.delete(*self._keys(shop_id, client_id).values())
+
+
+class RedisPopularity:
+    def __init__(self, client: aioredis.Redis, prefix: str) -> None:
+        self._r = client
+        self._prefix = prefix
+
+    def _key(self, shop_id: str, signal: str, window: str, epoch: int) -> str:
+        return keys.key(self._prefix, shop_id, keys.POPULARITY, signal, window, epoch)
+
+    async def add(self, shop_id: str, hits: Sequence[Hit]) -> None:
+        increments: dict[tuple[str, str, int], dict[str, float]] = defaultdict(
+            lambda: defaultdict(float)
+        )
+        for hit in hits:
+            for window, half_life in pop.WINDOWS.items():
+                epoch, value = pop.scaled(hit.weight, hit.at.timestamp(), half_life)
+                increments[(hit.signal, window, epoch)][hit.product_id] += value
+        pipe = self._r.pipeline(transaction=False)
+        for (signal, window, epoch), products in increments.items():
+            key = self._key(shop_id, signal, window, epoch)
+            for product, value in products.items():
+                pipe.zincrby(key, value, product)
+            # A key is read while its epoch is current or the previous one, then it can go.
+            pipe.expireat(key, int(pop.epoch_base(epoch + 2, pop.WINDOWS[window])) + 1)
+        async with translated():
+            await pipe.execute()
+
+    async def top(
+        self, shop_id: str, signal: str, window: str, k: int, now: datetime
+    ) -> list[tuple[str, float]]:
+        half_life = pop.WINDOWS[window]
+        now_s = now.timestamp()
+        current = pop.epoch(now_s, half_life)
+        cur_key = self._key(shop_id, signal, window, current)
+        prev_key = self._key(shop_id, signal, window, current - 1)
+        async with translated():
+            if not await self._r.exists(prev_key):
+                rows: list[Any] = await self._r.zrevrange(cur_key, 0, k - 1, withscores=True)
+            else:
+                # Previous-epoch scores are relative to that epoch's base: rescale them.
+                weight = 2.0 ** -pop.EPOCH_HALF_LIVES
+                rows = await self._r.zunion({cur_key: 1.0, prev_key: weight}, withscores=True)
+        ranked = sorted(((p.decode(), s) for p, s in rows), key=lambda kv: (-kv[1], kv[0]))[:k]
+        return [(p, pop.decayed(s, current, now_s, half_life)) for p, s in ranked]
+
+
+class RedisRateLimiter:
+    def __init__(self, client: aioredis.Redis, prefix: str) -> None:
+        self._r = client
+        self._prefix = prefix
+
+    async def take(self, shop_id: str, n: int, limit_per_s: int, now: datetime) -> float | None:
+        second = int(now.timestamp())
+        key = keys.key(self._prefix, shop_id, keys.RATE, second)
+        pipe = self._r.pipeline(transaction=True)
+        pipe.incrby(key, n)
+        pipe.expire(key, 2)
+        async with translated():
+            used, _ = await pipe.execute()
+        if int(used) > limit_per_s:
+            return (second + 1) - now.timestamp()
+        return None
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
