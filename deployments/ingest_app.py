@@ -13,6 +13,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from config.settings import Settings
 from deployments.errors import handle_nova_error
@@ -28,7 +29,7 @@ _JSON_TYPES = ("application/json", "text/plain")
 
 def build_ingest_app(
     settings: Settings, service: IngestService, observe: Observer | None = None
-) -> Starlette:
+) -> ASGIApp:
     async def post_events(request: Request) -> Response:
         started = time.perf_counter()
         result: IngestResult | None = None
@@ -44,7 +45,7 @@ def build_ingest_app(
             observe(result, response.status_code, time.perf_counter() - started)
         return response
 
-    return Starlette(
+    app = Starlette(
         routes=[Route("/", post_events, methods=["POST"])],
         middleware=[
             Middleware(
@@ -57,6 +58,20 @@ def build_ingest_app(
         ],
         exception_handlers={NovaError: handle_nova_error},
     )
+    return mounted_at_root(app)
+
+
+def mounted_at_root(app: ASGIApp) -> ASGIApp:
+    """Serve mounts the app at its route prefix (root_path=/v1/events). A request for exactly
+    the prefix leaves an empty route path, which Starlette would answer with a 307 redirect
+    to the trailing slash; a pixel's POST must not bounce, so serve it as "/"."""
+
+    async def wrapper(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == scope.get("root_path", "") != "":
+            scope = {**scope, "path": scope["path"] + "/"}
+        await app(scope, receive, send)
+
+    return wrapper
 
 
 async def _read_json(request: Request, limit: int) -> object:

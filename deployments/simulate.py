@@ -151,15 +151,18 @@ class Shopper:
     shop: str
     catalog: Catalog
     seed: int = 11
-    start: datetime = field(default_factory=lambda: datetime.now(UTC) - timedelta(hours=6))
+    # Sessions start spread over `span` up to `end`, as concurrent shoppers over a day would.
+    end: datetime = field(default_factory=lambda: datetime.now(UTC))
+    span: timedelta = timedelta(hours=24)
     # Shares of visitors: consented (guest or logged in), pending, opted out.
     consent_mix: tuple[float, float, float] = (0.8, 0.12, 0.08)
     login_rate: float = 0.2
-    events_per_batch: int = 20
+    # A pixel flushes every few events and when the page hides; the benchmark uses 20.
+    events_per_batch: int = 5
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
-        self._clock = self.start
+        self._clock = self.end - self.span
         self._sellable = {
             t: [p for p in ps if p.status == "active" and p.available]
             for t, ps in self.catalog.by_type.items()
@@ -187,8 +190,11 @@ class Shopper:
         )
 
     def batches(self, n_visitors: int) -> Iterator[dict[str, Any]]:
-        """Every visitor's session, as the batches their pixel would post, in time order."""
-        for _ in range(n_visitors):
+        """Every visitor's session, as the batches their pixel would post."""
+        # A session lasts minutes; keep its last events in the past at the end of the span.
+        usable = max(self.span - timedelta(hours=1), self.span / 2)
+        for i in range(n_visitors):
+            self._clock = self.end - self.span + usable * (i / max(n_visitors, 1))
             yield from self.session(self.visitor())
 
     def session(self, v: Visitor) -> Iterator[dict[str, Any]]:
@@ -208,7 +214,6 @@ class Shopper:
 
     def _session_events(self, v: Visitor) -> list[dict[str, Any]]:
         rng = self._rng
-        self._clock += timedelta(seconds=rng.randint(5, 90))
         out = [self._event(v, "page_viewed", {}, path="/")]
         cart: list[Any] = []
         ptype = v.tastes[0]

@@ -54,6 +54,7 @@ class IngestResult:
         return {
             "accepted": self.accepted,
             "duplicate": self.duplicate,
+            "promoted": self.promoted,
             "rejected": len(self.rejections),
             "errors": [{"index": r.index, "reason": r.reason} for r in self.rejections],
             "privacy_state": self.privacy_state.value if self.privacy_state else None,

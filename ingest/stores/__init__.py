@@ -35,6 +35,7 @@ async def open_stores(settings: Settings, *, migrate: bool = True) -> Stores:
             rate_limiter=LocalRateLimiter(),
             catalog=SQLiteCatalog(db),
             health=db,
+            schema=db,
             closers=[db],
         )
 
@@ -68,6 +69,7 @@ async def open_stores(settings: Settings, *, migrate: bool = True) -> Stores:
         rate_limiter=RedisRateLimiter(client, prefix),
         catalog=PostgresCatalog(pg),
         health=RedisHealth(client),
+        schema=pg,
         closers=[pg, _RedisCloser(client)],
     )
 

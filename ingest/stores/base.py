@@ -128,6 +128,11 @@ class Health(Protocol):
         """Raise StoreUnavailable if the backing server cannot be reached."""
 
 
+class Schema(Protocol):
+    async def migrate(self) -> list[int]:
+        """Apply pending schema migrations (idempotent); returns the versions applied."""
+
+
 @dataclass
 class Stores:
     """Everything the services need, opened from Settings by ingest.stores.open_stores."""
@@ -141,6 +146,7 @@ class Stores:
     rate_limiter: RateLimiter
     catalog: CatalogStore
     health: Health
+    schema: Schema
     closers: list[object]
 
     async def close(self) -> None:

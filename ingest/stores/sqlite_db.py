@@ -58,6 +58,9 @@ class SQLiteDatabase:
         migrate.apply_sqlite(conn)
         return conn
 
+    async def migrate(self) -> list[int]:
+        return await self.run(migrate.apply_sqlite)
+
     async def ping(self) -> None:
         await self.run(lambda conn: conn.execute("SELECT 1").fetchone())
 

@@ -1,0 +1,48 @@
+"""The Serve applications and how they are deployed.
+
+Import paths for `serve run`, `serve deploy` and KubeRay's serveConfigV2 (config/serve.yaml):
+`deployments.app:ingest_app`, `deployments.app:admin_app`, `deployments.app:writer_app`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ray import serve
+from ray.serve import Application
+
+from config.settings import Backend, Settings
+from deployments.admin import AdminDeployment
+from deployments.ingest import IngestDeployment
+from deployments.writer import WriterDeployment
+
+ingest_app = IngestDeployment.bind()
+admin_app = AdminDeployment.bind()
+writer_app = WriterDeployment.bind()
+
+
+@dataclass(frozen=True)
+class AppSpec:
+    name: str
+    route_prefix: str | None  # None: no HTTP route (a background worker)
+    app: Application
+    production_only: bool = False
+
+
+APPLICATIONS = (
+    AppSpec("ingest", "/v1/events", ingest_app),
+    AppSpec("admin", "/admin", admin_app),
+    AppSpec("writer", None, writer_app, production_only=True),
+)
+
+
+def deploy(settings: Settings) -> list[str]:
+    """Deploy every application the backend needs; returns their names. Blocks until each is
+    running (a replica whose constructor fails makes this raise)."""
+    names = []
+    for spec in APPLICATIONS:
+        if spec.production_only and settings.backend is not Backend.PRODUCTION:
+            continue
+        serve.run(spec.app, name=spec.name, route_prefix=spec.route_prefix)
+        names.append(spec.name)
+    return names

@@ -1,0 +1,83 @@
+"""Application metrics exported through Ray's metrics agent (Prometheus format).
+
+Names get Ray's `ray_` prefix and counters a `_total` suffix, e.g.
+`ray_nova_ingest_events_total{outcome="rejected",reason="invalid",...}`. Serve adds the
+application, deployment and replica tags. Tag values are bounded vocabularies: never shop,
+visitor or product ids (they would blow up the metrics agent's memory).
+"""
+
+from __future__ import annotations
+
+from ray.serve import metrics
+
+from ingest.service import IngestResult
+
+_LATENCY_MS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000]
+
+
+class IngestMetrics:
+    def __init__(self) -> None:
+        self.events = metrics.Counter(
+            "nova_ingest_events",
+            description="Events by outcome (accepted, duplicate, rejected) and rejection reason.",
+            tag_keys=("outcome", "reason", "privacy_state"),
+        )
+        self.requests = metrics.Counter(
+            "nova_ingest_requests",
+            description="POST /v1/events requests by HTTP status.",
+            tag_keys=("status",),
+        )
+        self.latency = metrics.Histogram(
+            "nova_ingest_batch_latency_ms",
+            description="Time to handle one batch, from body read to response.",
+            boundaries=_LATENCY_MS,
+            tag_keys=("status",),
+        )
+
+    def observe(self, result: IngestResult | None, status: int, seconds: float) -> None:
+        code = str(status)
+        self.requests.inc(1, tags={"status": code})
+        self.latency.observe(seconds * 1000, tags={"status": code})
+        if result is None:
+            return
+        state = result.privacy_state.value if result.privacy_state else "none"
+        if result.accepted:
+            self.events.inc(
+                result.accepted, tags={"outcome": "accepted", "reason": "", "privacy_state": state}
+            )
+        if result.promoted:
+            self.events.inc(
+                result.promoted, tags={"outcome": "promoted", "reason": "", "privacy_state": state}
+            )
+        if result.duplicate:
+            self.events.inc(
+                result.duplicate, tags={"outcome": "duplicate", "reason": "", "privacy_state": state}
+            )
+        reasons: dict[str, int] = {}
+        for rejection in result.rejections:
+            reasons[rejection.code] = reasons.get(rejection.code, 0) + 1
+        for reason, count in reasons.items():
+            self.events.inc(
+                count, tags={"outcome": "rejected", "reason": reason, "privacy_state": state}
+            )
+
+
+class WriterMetrics:
+    def __init__(self) -> None:
+        self.written = metrics.Counter(
+            "nova_writer_events_written", description="Events committed to the event store."
+        )
+        self.deduplicated = metrics.Counter(
+            "nova_writer_events_deduplicated",
+            description="Redelivered or replayed events the event store already had.",
+        )
+        self.failures = metrics.Counter(
+            "nova_writer_failures", description="Failed writes (the events stay buffered)."
+        )
+        self.backlog = metrics.Gauge(
+            "nova_ingest_buffer_entries",
+            description="Entries in the Redis ingest stream not yet written to PostgreSQL.",
+        )
+        self.store_up = metrics.Gauge(
+            "nova_writer_store_up", description="1 if the last write to PostgreSQL succeeded."
+        )

@@ -1,0 +1,1 @@
+"""The data contract: event schemas, validation, consent, normalisation and the stores."""
