@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import ray
 from ray import serve
@@ -42,8 +43,11 @@ def migrate(settings: Settings) -> list[int]:
     return asyncio.run(_migrate())
 
 
-def start(settings: Settings, *, dashboard: bool = True, num_cpus: int | None = None) -> Running:
-    """Migrate, start a local Ray cluster with Serve, deploy the applications."""
+def start(
+    settings: Settings, *, dashboard: bool = True, num_cpus: int | None = None, **ray_init: Any
+) -> Running:
+    """Migrate, start a local Ray cluster with Serve, deploy the applications. Extra keyword
+    arguments go to ray.init (tests pin the object store size and the metrics port)."""
     migrate(settings)
     env = {**settings.env(), **SERVE_ENV}
     # Ray's own processes (raylet, Serve controller, proxy) inherit the driver's environment;
@@ -55,6 +59,7 @@ def start(settings: Settings, *, dashboard: bool = True, num_cpus: int | None = 
         dashboard_host="127.0.0.1",
         runtime_env={"env_vars": env},
         log_to_driver=False,
+        **ray_init,
     )
     serve.start(http_options={"host": settings.http_host, "port": settings.http_port})
     names = deploy(settings)

@@ -13,6 +13,7 @@ CART = "cart"  # set of product ids in the cart
 PENDING = "pending"  # hash event_id -> event JSON, for visitors without consent yet
 POPULARITY = "pop"  # zset product -> forward-decayed score, per signal, window and epoch
 RATE = "rate"  # counter per 1 s window
+SHOP = "shop"  # JSON mirror of the shop's row (ingest keys), written through from PostgreSQL
 
 # Global keys.
 INGEST_STREAM = "ingest"  # the durable ingest buffer (Redis Stream)

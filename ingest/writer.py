@@ -45,6 +45,7 @@ class StreamWriter:
         read_count: int,
         block_ms: int,
         backoff: Backoff = WRITER_BACKOFF,
+        abandoned_after_ms: int = _ABANDONED_AFTER_MS,
     ) -> None:
         self._stream = stream
         self._store = store
@@ -52,6 +53,7 @@ class StreamWriter:
         self._read_count = read_count
         self._block_ms = block_ms
         self._backoff = backoff
+        self._abandoned_after_ms = abandoned_after_ms
         self._last_claim = 0.0
         self.stats = WriterStats()
 
@@ -91,7 +93,7 @@ class StreamWriter:
         if not entries and time.monotonic() - self._last_claim > _CLAIM_EVERY_S:
             self._last_claim = time.monotonic()
             entries = await self._stream.claim_abandoned(
-                self._consumer, _ABANDONED_AFTER_MS, self._read_count
+                self._consumer, self._abandoned_after_ms, self._read_count
             )
         if not entries:
             entries = await self._stream.read(

@@ -47,6 +47,7 @@ async def open_stores(settings: Settings, *, migrate: bool = True) -> Stores:
     )
     from ingest.stores.redis_log import RedisIngestLog
     from ingest.stores.redis_state import (
+        MirroredShops,
         RedisHealth,
         RedisPopularity,
         RedisRateLimiter,
@@ -61,7 +62,7 @@ async def open_stores(settings: Settings, *, migrate: bool = True) -> Stores:
     prefix = settings.redis_prefix
     return Stores(
         backend=Backend.PRODUCTION.value,
-        shops=PostgresShops(pg),
+        shops=MirroredShops(PostgresShops(pg), client, prefix),
         admission=RedisIngestLog(client, prefix, settings.dedupe_window_s),
         events=PostgresEvents(pg),
         visitors=RedisVisitors(client, prefix),

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
@@ -20,8 +22,8 @@ from ingest import keys
 from ingest import popularity as pop
 from ingest import session
 from ingest.errors import StoreUnavailable
-from ingest.records import StoredEvent, Visitor
-from ingest.stores.base import Hit
+from ingest.records import Shop, StoredEvent, Visitor
+from ingest.stores.base import Hit, ShopStore
 
 
 def connect(url: str) -> aioredis.Redis:
@@ -197,5 +199,55 @@ class RedisRateLimiter:
         return None
 
 
-def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
+class MirroredShops:
+    """Shops live in PostgreSQL and are mirrored into Redis on every write, and on a read that
+    missed. Ingest reads the mirror first, so a replica started during a PostgreSQL outage can
+    still authenticate shops and keep accepting events."""
+
+    def __init__(self, primary: ShopStore, client: aioredis.Redis, prefix: str) -> None:
+        self._primary = primary
+        self._r = client
+        self._prefix = prefix
+
+    def _key(self, shop_id: str) -> str:
+        return keys.key(self._prefix, shop_id, keys.SHOP)
+
+    async def _mirror(self, shop: Shop) -> None:
+        async with translated():
+            await self._r.set(self._key(shop.shop_id), _shop_json(shop))
+
+    async def create_shop(self, shop: Shop) -> None:
+        await self._primary.create_shop(shop)
+        await self._mirror(shop)
+
+    async def save_shop(self, shop: Shop) -> None:
+        await self._primary.save_shop(shop)
+        await self._mirror(shop)
+
+    async def get_shop(self, shop_id: str) -> Shop | None:
+        with contextlib.suppress(RedisError, OSError):
+            raw = await self._r.get(self._key(shop_id))
+            if raw is not None:
+                return _shop_from_json(raw)
+        shop = await self._primary.get_shop(shop_id)
+        if shop is not None:
+            with contextlib.suppress(StoreUnavailable):
+                await self._mirror(shop)
+        return shop
+
+    async def list_shops(self) -> list[Shop]:
+        return await self._primary.list_shops()
+
+
+def _shop_json(shop: Shop) -> str:
+    d = asdict(shop)
+    for name in ("created_at", "previous_key_expires_at"):
+        d[name] = d[name].isoformat() if d[name] else None
+    return json.dumps(d)
+
+
+def _shop_from_json(raw: bytes) -> Shop:
+    d = json.loads(raw)
+    for name in ("created_at", "previous_key_expires_at"):
+        d[name] = datetime.fromisoformat(d[name]) if d[name] else None
+    return Shop(**d)

@@ -1,0 +1,190 @@
+"""One behaviour suite for every store interface, run on the embedded (SQLite) backend and on
+the production backend (real PostgreSQL and Redis)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from support.stores import settle
+
+from conftest import new_shop_domain
+from ingest import popularity as pop
+from ingest.errors import ShopExists
+from ingest.records import Product, Shop, StoredEvent, Variant
+from ingest.stores.base import Hit, Stores
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+def event(event_id: str, name: str = "product_viewed", **kw: object) -> StoredEvent:
+    fields: dict[str, object] = {
+        "shop_id": "s.myshopify.com",
+        "event_id": event_id,
+        "name": name,
+        "occurred_at": NOW,
+        "client_id": "c1",
+        "privacy_state": "guest",
+        "product_id": "1",
+        "payload": {"price": 10.0},
+    }
+    fields.update(kw)
+    return StoredEvent(**fields)  # type: ignore[arg-type]
+
+
+def product(pid: str, *variants: str, price: str = "10.00", **kw: object) -> Product:
+    return Product(
+        id=pid,
+        title=f"Product {pid}",
+        handle=f"p-{pid}",
+        variants=tuple(Variant(id=v, price=Decimal(price)) for v in variants),
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+async def test_shops_round_trip_and_unique_domain(stores: Stores) -> None:
+    shop = Shop(shop_id=new_shop_domain(), ingest_key="npk_a", created_at=NOW)
+    await stores.shops.create_shop(shop)
+    with pytest.raises(ShopExists):
+        await stores.shops.create_shop(replace(shop, ingest_key="npk_b"))
+    assert await stores.shops.get_shop(shop.shop_id) == shop
+    assert await stores.shops.get_shop(new_shop_domain()) is None
+
+    rotated = replace(
+        shop, ingest_key="npk_c", previous_key="npk_a", previous_key_expires_at=NOW, require_consent=False
+    )
+    await stores.shops.save_shop(rotated)
+    assert await stores.shops.get_shop(shop.shop_id) == rotated
+    assert shop.shop_id in {s.shop_id for s in await stores.shops.list_shops()}
+
+
+async def test_admission_claims_ids_and_persists_only_when_asked(stores: Stores) -> None:
+    shop = new_shop_domain()
+    a, b, c = (event(x, shop_id=shop) for x in ("a", "b", "c"))
+    assert await stores.admission.admit(shop, [a, b], persist=True) == set()
+    assert await stores.admission.admit(shop, [b, c], persist=False) == {"b"}
+    # c was claimed without being stored; promoting it stores it without a second claim.
+    assert await stores.admission.admit(shop, [], persist=True, promoted=[c]) == set()
+    assert await stores.admission.admit(shop, [a, c], persist=True) == {"a", "c"}
+    await settle(stores)
+    assert sorted(e.event_id for e in await stores.events.read(shop)) == ["a", "b", "c"]
+    # Ids are per shop: another shop may use the same event id.
+    other = new_shop_domain()
+    assert await stores.admission.admit(other, [event("a", shop_id=other)], persist=True) == set()
+
+
+async def test_event_store_write_is_idempotent_and_resolves_identity(stores: Stores) -> None:
+    shop = new_shop_domain()
+    t = NOW - timedelta(hours=1)
+    events = [
+        event("e1", shop_id=shop, occurred_at=t),
+        event("e2", shop_id=shop, occurred_at=t + timedelta(minutes=1), customer_id="42",
+              privacy_state="authenticated"),
+        event("e3", shop_id=shop, occurred_at=t + timedelta(minutes=2), name="product_added_to_cart",
+              quantity=2),
+        event("e4", shop_id=shop, occurred_at=t + timedelta(minutes=3), client_id="c2"),
+    ]
+    assert await stores.events.write(events) == 4
+    assert await stores.events.write([*events, event("e5", shop_id=shop)]) == 1
+    assert await stores.events.count(shop) == 5
+    assert await stores.events.count(shop, "product_added_to_cart") == 1
+    assert await stores.events.customer_of(shop, "c1") == "42"
+    assert await stores.events.customer_of(shop, "c2") is None
+    read = {e.event_id: e for e in await stores.events.read(shop)}
+    assert [read[i].customer_id for i in ("e1", "e2", "e3", "e4")] == [None, "42", "42", None]
+    assert read["e3"].quantity == 2 and read["e3"].payload == {"price": 10.0}
+    assert read["e1"].occurred_at == t and read["e1"].received_at is not None
+
+
+async def test_visitor_state_records_holds_and_forgets(stores: Stores) -> None:
+    shop = new_shop_domain()
+    views = [
+        event("v1", shop_id=shop, product_id="1", occurred_at=NOW - timedelta(seconds=3)),
+        event("v2", shop_id=shop, product_id="2", occurred_at=NOW - timedelta(seconds=2)),
+        event("v3", shop_id=shop, name="product_added_to_cart", product_id="2",
+              occurred_at=NOW - timedelta(seconds=1), customer_id="9"),
+    ]
+    await stores.visitors.record(shop, "c1", views, state="guest", ttl_s=600)
+    visitor = await stores.visitors.get(shop, "c1")
+    assert visitor.recent_views == ("2", "1")
+    assert visitor.cart == frozenset({"2"})
+    assert visitor.last_seen == NOW - timedelta(seconds=1)
+    assert (visitor.customer_id, visitor.privacy_state) == ("9", "guest")
+
+    await stores.visitors.hold_pending(shop, "c1", views[:2], ttl_s=600)
+    await stores.visitors.hold_pending(shop, "c1", views[:2], ttl_s=600)  # idempotent
+    assert [e.event_id for e in await stores.visitors.pending(shop, "c1")] == ["v1", "v2"]
+    await stores.visitors.drop_pending(shop, "c1")
+    assert await stores.visitors.pending(shop, "c1") == []
+
+    await stores.visitors.hold_pending(shop, "c1", views[:1], ttl_s=600)
+    await stores.visitors.forget(shop, "c1")
+    assert await stores.visitors.pending(shop, "c1") == []
+    assert (await stores.visitors.get(shop, "c1")).recent_views == ()
+
+
+async def test_popularity_decays_by_window(stores: Stores) -> None:
+    shop = new_shop_domain()
+    day_ago = NOW - timedelta(days=1)
+    hits = [Hit("fresh", "view", 1.0, NOW), Hit("old", "view", 1.5, day_ago),
+            Hit("cart-only", "cart", 5.0, NOW)]
+    await stores.popularity.add(shop, hits)
+    day = dict(await stores.popularity.top(shop, "view", "day", 10, NOW))
+    week = dict(await stores.popularity.top(shop, "view", "week", 10, NOW))
+    assert list(day) == ["fresh", "old"] and list(week) == ["old", "fresh"]
+    assert day["fresh"] == pytest.approx(1.0)
+    assert day["old"] == pytest.approx(0.75)  # one half-life old: half of 1.5
+    assert week["old"] == pytest.approx(1.5 * 2 ** (-1 / 7))
+    assert await stores.popularity.top(shop, "view", "day", 1, NOW) == [("fresh", pytest.approx(1.0))]
+    # A day later, with nothing new, everything has halved again.
+    later = dict(await stores.popularity.top(shop, "view", "day", 10, NOW + timedelta(days=1)))
+    assert later["fresh"] == pytest.approx(0.5)
+
+
+async def test_popularity_survives_an_epoch_boundary(stores: Stores) -> None:
+    shop = new_shop_domain()
+    half_life = pop.WINDOWS["hour"]
+    boundary = pop.epoch_base(pop.epoch(NOW.timestamp(), half_life) + 1, half_life)
+    before = datetime.fromtimestamp(boundary - 60, UTC)
+    after = datetime.fromtimestamp(boundary + 60, UTC)
+    await stores.popularity.add(shop, [Hit("p", "view", 1.0, before), Hit("q", "view", 1.0, after)])
+    scores = dict(await stores.popularity.top(shop, "view", "hour", 10, after))
+    assert scores["p"] == pytest.approx(2 ** (-120 / half_life))
+    assert scores["q"] == pytest.approx(1.0)
+
+
+async def test_rate_limiter_windows(stores: Stores) -> None:
+    shop = new_shop_domain()
+    t = NOW.replace(microsecond=250_000)
+    assert await stores.rate_limiter.take(shop, 6, 10, t) is None
+    assert await stores.rate_limiter.take(shop, 4, 10, t) is None
+    retry = await stores.rate_limiter.take(shop, 1, 10, t)
+    assert retry == pytest.approx(0.75)
+    assert await stores.rate_limiter.take(shop, 10, 10, t + timedelta(seconds=1)) is None
+
+
+async def test_catalog_upsert_lookup_and_delete(stores: Stores) -> None:
+    shop = new_shop_domain()
+    p1 = product("1", "11", "12", tags=("summer", "sale"), collections=("100",), vendor="V")
+    p2 = product("2", "21", price="5.50", status="draft")
+    await stores.catalog.upsert_products(shop, [p1, p2])
+    assert await stores.catalog.get_products(shop, ["1", "2", "3"]) == {"1": p1, "2": p2}
+    assert [p.id for p in await stores.catalog.list_products(shop)] == ["1", "2"]
+    assert await stores.catalog.products_of_variants(shop, ["11", "21", "99"]) == {"11": "1", "21": "2"}
+
+    p1b = product("1", "13", price="12.00", tags=("winter",))
+    await stores.catalog.upsert_products(shop, [p1b])
+    assert (await stores.catalog.get_products(shop, ["1"]))["1"].price == Decimal("12.00")
+    assert await stores.catalog.products_of_variants(shop, ["11", "13"]) == {"13": "1"}
+
+    assert await stores.catalog.delete_product(shop, "2") is True
+    assert await stores.catalog.delete_product(shop, "2") is False
+    assert await stores.catalog.products_of_variants(shop, ["21"]) == {}
+    assert await stores.catalog.list_products(new_shop_domain()) == []
+
+
+async def test_schema_migration_is_idempotent(stores: Stores) -> None:
+    assert await stores.schema.migrate() == []
+    await stores.health.ping()
