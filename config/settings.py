@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ class ConfigError(Exception):
     """A setting is missing or wrong; the message names every offending NOVA_* variable."""
 
 
-class Backend(str, Enum):
+class Backend(StrEnum):
     EMBEDDED = "embedded"  # SQLite for everything, no servers
     PRODUCTION = "production"  # PostgreSQL for events, Redis for hot state and the ingest buffer
 
@@ -123,7 +123,11 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: Any) -> Se
     )
     if unknown:
         raise ConfigError(
-            "unknown setting(s): " + ", ".join(unknown) + " (known: " + ", ".join(sorted(known)) + ")"
+            "unknown setting(s): "
+            + ", ".join(unknown)
+            + " (known: "
+            + ", ".join(sorted(known))
+            + ")"
         )
     values: dict[str, Any] = {}
     for name in Settings.model_fields:
@@ -149,7 +153,11 @@ def _decode(values: dict[str, Any]) -> dict[str, Any]:
     raw = values.get("cors_allow_origins")
     if isinstance(raw, str):
         text = raw.strip()
-        values["cors_allow_origins"] = (
-            json.loads(text) if text.startswith("[") else [p.strip() for p in text.split(",") if p]
-        )
+        if text.startswith("["):
+            try:
+                values["cors_allow_origins"] = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"NOVA_CORS_ALLOW_ORIGINS: not a JSON list: {exc}") from None
+        else:
+            values["cors_allow_origins"] = [p.strip() for p in text.split(",") if p.strip()]
     return values

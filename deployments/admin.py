@@ -19,7 +19,7 @@ from ingest.stores import open_stores
 )
 @serve.ingress()
 class AdminDeployment:
-    async def __init__(self) -> None:
+    async def __init__(self) -> None:  # type: ignore[misc]  # Serve awaits async constructors
         settings = load_settings()
         self._stores = await open_stores(settings, migrate=False)
         self._app = build_admin_app(settings, self._stores)

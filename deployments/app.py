@@ -16,9 +16,10 @@ from deployments.admin import AdminDeployment
 from deployments.ingest import IngestDeployment
 from deployments.writer import WriterDeployment
 
-ingest_app = IngestDeployment.bind()
-admin_app = AdminDeployment.bind()
-writer_app = WriterDeployment.bind()
+# @serve.deployment turns the classes into Deployments; mypy still sees the classes.
+ingest_app = IngestDeployment.bind()  # type: ignore[attr-defined]
+admin_app = AdminDeployment.bind()  # type: ignore[attr-defined]
+writer_app = WriterDeployment.bind()  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)

@@ -103,7 +103,9 @@ async def _shops(settings: Settings, args: argparse.Namespace) -> int:
             print(f"shop {shop.shop_id}\ningest key {shop.ingest_key}")
         elif args.action == "list":
             for shop in await stores.shops.list_shops():
-                print(f"{shop.shop_id}\t{shop.ingest_key}\tconsent required: {shop.require_consent}")
+                print(
+                    f"{shop.shop_id}\t{shop.ingest_key}\tconsent required: {shop.require_consent}"
+                )
         else:
             shop = await shops.rotate_key(
                 stores.shops, args.shop, now=now, grace=timedelta(hours=args.grace_hours)

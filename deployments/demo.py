@@ -95,7 +95,10 @@ async def stored_summary(settings: Settings, shop_id: str, expect_at_least: int)
     stores = await open_stores(settings, migrate=False)
     try:
         deadline = time.monotonic() + 60
-        while await stores.events.count(shop_id) < expect_at_least and time.monotonic() < deadline:
+        # Polling another process's writes: there is no event to wait on.
+        while time.monotonic() < deadline:
+            if await stores.events.count(shop_id) >= expect_at_least:
+                break
             await asyncio.sleep(0.5)
         counts = {name: await stores.events.count(shop_id, name) for name in EVENT_NAMES}
         catalog = {p.id: p.title for p in await stores.catalog.list_products(shop_id)}
@@ -109,7 +112,9 @@ async def stored_summary(settings: Settings, shop_id: str, expect_at_least: int)
         await stores.close()
 
 
-def run(visitors: int = 400, products: int = 300, *, stay: bool = True, dashboard: bool = True) -> int:
+def run(
+    visitors: int = 400, products: int = 300, *, stay: bool = True, dashboard: bool = True
+) -> int:
     settings = load_settings()
     if settings.operator_token is None:
         settings = load_settings(operator_token=secrets.token_urlsafe(16))
@@ -118,8 +123,11 @@ def run(visitors: int = 400, products: int = 300, *, stay: bool = True, dashboar
     try:
         shop = asyncio.run(prepare_shop(settings, products))
         batches = list(Shopper(shop.shop_id, generate_catalog(products)).batches(visitors))
-        print(f"Sending {sum(len(b['events']) for b in batches)} events from {visitors} simulated "
-              f"shoppers in {len(batches)} requests to {running.api_url}/v1/events ...", flush=True)
+        print(
+            f"Sending {sum(len(b['events']) for b in batches)} events from {visitors} simulated "
+            f"shoppers in {len(batches)} requests to {running.api_url}/v1/events ...",
+            flush=True,
+        )
         started = time.perf_counter()
         sent = asyncio.run(send(running.api_url, shop.ingest_key, batches))
         elapsed = time.perf_counter() - started
@@ -168,8 +176,8 @@ def _print_report(
         "",
         "Try it:",
         f"  curl -s -X POST '{running.api_url}/v1/events?key={shop.ingest_key}' -H 'Content-Type: "
-        f"text/plain' --data '{{\"shop\": \"{shop.shop_id}\", \"consent\": {{\"analytics\": true}}, "
-        f"\"events\": [{{\"id\": \"demo-1\", \"name\": \"page_viewed\", \"timestamp\": "
-        f"\"{datetime.now(UTC).isoformat()}\", \"clientId\": \"curl\"}}]}}'",
+        f'text/plain\' --data \'{{"shop": "{shop.shop_id}", "consent": {{"analytics": true}}, '
+        f'"events": [{{"id": "demo-1", "name": "page_viewed", "timestamp": '
+        f'"{datetime.now(UTC).isoformat()}", "clientId": "curl"}}]}}\'',
     ]
     print("\n".join(lines), flush=True)

@@ -30,7 +30,7 @@ from ingest.stores import open_stores
 )
 @serve.ingress()
 class IngestDeployment:
-    async def __init__(self) -> None:
+    async def __init__(self) -> None:  # type: ignore[misc]  # Serve awaits async constructors
         # Settings come from the replica's own NOVA_* environment (runtime_env locally, the
         # pod spec on Kubernetes), never from bind() arguments: secrets stay out of Ray's GCS.
         settings = load_settings()

@@ -53,6 +53,8 @@ def build_ingest_app(
                 allow_origins=settings.cors_allow_origins,
                 allow_methods=["POST"],
                 allow_headers=["Content-Type", "X-Nova-Key"],
+                # Without this a browser hides Retry-After from the pixel on 429/503.
+                expose_headers=["Retry-After"],
                 max_age=86400,
             )
         ],

@@ -12,7 +12,7 @@ from ray.serve import metrics
 
 from ingest.service import IngestResult
 
-_LATENCY_MS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000]
+_LATENCY_MS = [1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0]
 
 
 class IngestMetrics:
@@ -20,7 +20,7 @@ class IngestMetrics:
         self.events = metrics.Counter(
             "nova_ingest_events",
             description="Events by outcome (accepted, duplicate, rejected) and rejection reason.",
-            tag_keys=("outcome", "reason", "privacy_state"),
+            tag_keys=("outcome", "reason", "privacy_state"),  # type: ignore[arg-type]
         )
         self.requests = metrics.Counter(
             "nova_ingest_requests",
@@ -51,7 +51,8 @@ class IngestMetrics:
             )
         if result.duplicate:
             self.events.inc(
-                result.duplicate, tags={"outcome": "duplicate", "reason": "", "privacy_state": state}
+                result.duplicate,
+                tags={"outcome": "duplicate", "reason": "", "privacy_state": state},
             )
         reasons: dict[str, int] = {}
         for rejection in result.rejections:

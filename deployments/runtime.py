@@ -63,7 +63,9 @@ def start(
     )
     serve.start(http_options={"host": settings.http_host, "port": settings.http_port})
     names = deploy(settings)
-    dashboard_url = f"http://{context.dashboard_url}" if dashboard and context.dashboard_url else None
+    dashboard_url = (
+        f"http://{context.dashboard_url}" if dashboard and context.dashboard_url else None
+    )
     return Running(
         api_url=f"http://{settings.http_host}:{settings.http_port}",
         dashboard_url=dashboard_url,
@@ -72,5 +74,5 @@ def start(
 
 
 def stop() -> None:
-    serve.shutdown()
+    serve.shutdown()  # type: ignore[no-untyped-call]
     ray.shutdown()

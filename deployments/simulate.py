@@ -42,7 +42,16 @@ COMPLEMENTS = {
     "Sunglasses": "Cap",
     "Mug": "Notebook",
 }
-VENDORS = ["Northwind", "Alder & Co", "Blue Fern", "Kestrel", "Mossgrove", "Pinecrest", "Quill", "Ridge"]
+VENDORS = [
+    "Northwind",
+    "Alder & Co",
+    "Blue Fern",
+    "Kestrel",
+    "Mossgrove",
+    "Pinecrest",
+    "Quill",
+    "Ridge",
+]
 TAGS = ["organic", "bestseller", "new", "sale", "summer", "winter", "unisex", "limited", "recycled"]
 ADJECTIVES = ["Classic", "Everyday", "Trail", "Urban", "Heritage", "Lightweight", "Cozy", "Retro"]
 COLOURS = ["Black", "White", "Navy", "Olive", "Sand", "Red", "Grey"]
@@ -159,6 +168,7 @@ class Shopper:
     login_rate: float = 0.2
     # A pixel flushes every few events and when the page hides; the benchmark uses 20.
     events_per_batch: int = 5
+    views_per_session: tuple[int, int] = (2, 12)
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
@@ -183,8 +193,12 @@ class Shopper:
             client_id=str(uuid.UUID(int=rng.getrandbits(128))),
             tastes=tuple(rng.sample(list(PRODUCT_TYPES), 2)),  # type: ignore[arg-type]
             device=rng.choices(["mobile", "desktop", "tablet"], weights=[6, 3, 1])[0],
-            consent={"analytics": analytics, "marketing": analytics, "preferences": analytics,
-                     "sale_of_data": analytics},
+            consent={
+                "analytics": analytics,
+                "marketing": analytics,
+                "preferences": analytics,
+                "sale_of_data": analytics,
+            },
             customer_id=str(6_200_000_000 + rng.randrange(10**6)) if logged_in else None,
             consents_later=analytics is None and rng.random() < 0.5,
         )
@@ -218,33 +232,63 @@ class Shopper:
         cart: list[Any] = []
         ptype = v.tastes[0]
         handle = ptype.lower().replace(" ", "-") + "s"
-        out.append(self._event(v, "collection_viewed", {"collection": {
-            "id": self.catalog.collections[handle],
-            "title": ptype + "s",
-            "productVariants": [self._variant(p) for p in self._sellable[ptype][:12]],
-        }}, path=f"/collections/{handle}"))
+        out.append(
+            self._event(
+                v,
+                "collection_viewed",
+                {
+                    "collection": {
+                        "id": self.catalog.collections[handle],
+                        "title": ptype + "s",
+                        "productVariants": [self._variant(p) for p in self._sellable[ptype][:12]],
+                    }
+                },
+                path=f"/collections/{handle}",
+            )
+        )
         if rng.random() < 0.15:
             found = self._sellable[v.tastes[1]][:8]
-            out.append(self._event(v, "search_submitted", {"searchResult": {
-                "query": v.tastes[1].lower(), "productVariants": [self._variant(p) for p in found]
-            }}, path="/search"))
-        for _ in range(rng.randint(2, 12)):
+            out.append(
+                self._event(
+                    v,
+                    "search_submitted",
+                    {
+                        "searchResult": {
+                            "query": v.tastes[1].lower(),
+                            "productVariants": [self._variant(p) for p in found],
+                        }
+                    },
+                    path="/search",
+                )
+            )
+        for _ in range(rng.randint(*self.views_per_session)):
             product = self._pick(v.tastes[0] if rng.random() < 0.7 else v.tastes[1])
-            out.append(self._event(v, "product_viewed", {"productVariant": self._variant(product)},
-                                   path=f"/products/{product.handle}"))
+            out.append(
+                self._event(
+                    v,
+                    "product_viewed",
+                    {"productVariant": self._variant(product)},
+                    path=f"/products/{product.handle}",
+                )
+            )
             if rng.random() < 0.15:
                 cart.append(product)
-                out.append(self._event(v, "product_added_to_cart", {"cartLine": self._line(product)}))
+                out.append(
+                    self._event(v, "product_added_to_cart", {"cartLine": self._line(product)})
+                )
                 complement = self.catalog.complement_of.get(product.id)
                 if complement and rng.random() < 0.6:
                     other = next(p for p in self.catalog.products if p.id == complement)
                     if other.available and other.status == "active":
                         cart.append(other)
-                        out.append(self._event(v, "product_added_to_cart",
-                                               {"cartLine": self._line(other)}))
+                        out.append(
+                            self._event(v, "product_added_to_cart", {"cartLine": self._line(other)})
+                        )
         if cart and rng.random() < 0.1:
             removed = cart.pop()
-            out.append(self._event(v, "product_removed_from_cart", {"cartLine": self._line(removed)}))
+            out.append(
+                self._event(v, "product_removed_from_cart", {"cartLine": self._line(removed)})
+            )
         if cart:
             lines = [self._line(p) for p in cart]
             out.append(self._event(v, "cart_viewed", {"cart": {"lines": lines}}, path="/cart"))
@@ -300,14 +344,24 @@ class Shopper:
 
     def _line(self, p: Product) -> dict[str, Any]:
         variant = self._variant(p)
-        return {"merchandise": variant, "quantity": 1,
-                "cost": {"totalAmount": dict(variant["price"])}}
+        return {
+            "merchandise": variant,
+            "quantity": 1,
+            "cost": {"totalAmount": dict(variant["price"])},
+        }
 
     def _checkout(self, v: Visitor, cart: list[Product]) -> dict[str, Any]:
         rng = self._rng
         total = sum(float(p.price) for p in cart)
-        address = {"firstName": "Ada", "lastName": "Lovelace", "address1": "12 Analytical Row",
-                   "city": "London", "zip": "N1 7AA", "countryCode": "GB", "phone": "+44 20 7946 0958"}
+        address = {
+            "firstName": "Ada",
+            "lastName": "Lovelace",
+            "address1": "12 Analytical Row",
+            "city": "London",
+            "zip": "N1 7AA",
+            "countryCode": "GB",
+            "phone": "+44 20 7946 0958",
+        }
         return {
             "token": uuid.UUID(int=rng.getrandbits(128)).hex,
             "email": f"shopper{rng.randrange(10**6)}@example.com",
@@ -318,9 +372,13 @@ class Shopper:
             "totalPrice": {"amount": round(total, 2), "currencyCode": "USD"},
             "subtotalPrice": {"amount": round(total, 2), "currencyCode": "USD"},
             "lineItems": [
-                {"id": str(i), "title": p.title, "quantity": 1,
-                 "variant": self._variant(p),
-                 "finalLinePrice": {"amount": float(p.price), "currencyCode": "USD"}}
+                {
+                    "id": str(i),
+                    "title": p.title,
+                    "quantity": 1,
+                    "variant": self._variant(p),
+                    "finalLinePrice": {"amount": float(p.price), "currencyCode": "USD"},
+                }
                 for i, p in enumerate(cart)
             ],
             "order": {

@@ -37,7 +37,7 @@ _REPORT_EVERY_S = 5.0
     health_check_timeout_s=10,
 )
 class WriterDeployment:
-    async def __init__(self) -> None:
+    async def __init__(self) -> None:  # type: ignore[misc]  # Serve awaits async constructors
         settings = load_settings()
         if settings.backend is not Backend.PRODUCTION:
             raise ConfigError("the writer drains Redis into PostgreSQL: set NOVA_DATABASE_URL")

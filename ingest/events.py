@@ -290,7 +290,8 @@ KNOWN_EVENTS: dict[str, type[Envelope]] = {
 
 def _event_tag(value: Any) -> str:
     name = value.get("name") if isinstance(value, dict) else getattr(value, "name", None)
-    return name if name in KNOWN_EVENTS else "generic"
+    # Only a string can name a known event; anything else is validated (and rejected) as generic.
+    return name if isinstance(name, str) and name in KNOWN_EVENTS else "generic"
 
 
 PixelEvent = Annotated[
@@ -309,4 +310,4 @@ PixelEvent = Annotated[
     Discriminator(_event_tag),
 ]
 
-PIXEL_EVENT: TypeAdapter[Envelope] = TypeAdapter(PixelEvent)  # type: ignore[arg-type]
+PIXEL_EVENT: TypeAdapter[Envelope] = TypeAdapter(PixelEvent)

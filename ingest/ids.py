@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import re
 
-_GID = re.compile(r"^gid://shopify/(?P<kind>[A-Za-z]+)/(?P<num>\d{1,20})(?:\?.*)?$")
-_NUMERIC = re.compile(r"^\d{1,20}$")
-_SHOP = re.compile(r"^[a-z0-9][a-z0-9-]{0,59}\.myshopify\.com$")
+# [0-9], not \d: \d also matches other scripts' digits, which would make "١٢٣" an id.
+_GID = re.compile(r"gid://shopify/(?P<kind>[A-Za-z]+)/(?P<num>[0-9]{1,20})(?:\?.*)?")
+_NUMERIC = re.compile(r"[0-9]{1,20}")
+_SHOP = re.compile(r"[a-z0-9][a-z0-9-]{0,59}\.myshopify\.com")
 
 
 def shopify_id(value: object, kind: str) -> str:
@@ -28,20 +29,27 @@ def shopify_id(value: object, kind: str) -> str:
     if not isinstance(value, str):
         raise ValueError(f"expected a {kind} id, got {type(value).__name__}")
     text = value.strip()
-    if _NUMERIC.match(text):
-        return text.lstrip("0") or "0"
-    m = _GID.match(text)
+    if _NUMERIC.fullmatch(text):
+        return _positive(text, kind)
+    m = _GID.fullmatch(text)
     if m is None:
         raise ValueError(f"not a Shopify {kind} id: {value[:80]!r}")
     if m["kind"] != kind:
         raise ValueError(f"expected a {kind} id, got a {m['kind']} id")
-    return m["num"].lstrip("0") or "0"
+    return _positive(m["num"], kind)
+
+
+def _positive(digits: str, kind: str) -> str:
+    number = digits.lstrip("0")
+    if not number:
+        raise ValueError(f"expected a positive {kind} id, got {digits}")
+    return number
 
 
 def gid_kind(value: object) -> str | None:
     """The object kind named by a GID, or None for plain ids."""
     if isinstance(value, str):
-        m = _GID.match(value.strip())
+        m = _GID.fullmatch(value.strip())
         if m:
             return m["kind"]
     return None
@@ -58,6 +66,6 @@ def variant_id(value: object) -> str:
 def shop_domain(value: str) -> str:
     """`Example.myshopify.com` and `https://example.myshopify.com/` are the same shop."""
     text = value.strip().lower().removeprefix("https://").removeprefix("http://").rstrip("/")
-    if not _SHOP.match(text):
+    if not _SHOP.fullmatch(text):
         raise ValueError(f"not a myshopify.com shop domain: {value[:80]!r}")
     return text

@@ -45,19 +45,26 @@ def migrations(dialect: str) -> list[Migration]:
 
 
 def statements(script: str) -> list[str]:
-    """Split a script into complete statements (sqlite3 knows where one ends)."""
+    """Split a script into complete statements. Every ';' is a candidate end; sqlite3 knows
+    whether it really ends one (and not a string, a comment or a trigger body)."""
     out, current = [], ""
-    for line in script.splitlines(keepends=True):
-        current += line
+    pieces = script.split(";")
+    for piece in pieces[:-1]:
+        current += piece + ";"
         if sqlite3.complete_statement(current):
-            if current.strip():
+            if _code(current):
                 out.append(current.strip())
             current = ""
-    if current.strip() and not all(
-        ln.strip().startswith("--") or not ln.strip() for ln in current.splitlines()
-    ):
-        raise ValueError(f"incomplete statement at end of migration: {current[:80]!r}")
+    rest = current + pieces[-1]
+    if _code(rest):
+        raise ValueError(f"incomplete statement at end of migration: {rest.strip()[:80]!r}")
     return out
+
+
+def _code(sql: str) -> str:
+    """The text without comments and blank lines (empty if it is only comments)."""
+    lines = (ln.split("--", 1)[0].strip() for ln in sql.splitlines())
+    return " ".join(ln for ln in lines if ln and ln != ";")
 
 
 def apply_sqlite(conn: sqlite3.Connection) -> list[int]:

@@ -55,10 +55,11 @@ def device_class(user_agent: str | None, inner_width: int | None = None) -> str 
     """mobile | tablet | desktop, from the user agent (width as a fallback). The UA itself is
     not kept: it is a fingerprinting surface and rules only need the class."""
     if user_agent:
-        if _MOBILE.search(user_agent):
-            return "mobile"
+        # Tablets first: iPad Safari's user agent also says "Mobile".
         if _TABLET.search(user_agent):
             return "tablet"
+        if _MOBILE.search(user_agent):
+            return "mobile"
         return "desktop"
     if inner_width:
         return "mobile" if inner_width < 768 else "tablet" if inner_width < 1024 else "desktop"

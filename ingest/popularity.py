@@ -31,12 +31,12 @@ def epoch_base(epoch_index: int, half_life_s: float) -> float:
 def scaled(weight: float, at_s: float, half_life_s: float) -> tuple[int, float]:
     """The epoch a hit belongs to and its forward-decayed increment within that epoch."""
     e = epoch(at_s, half_life_s)
-    return e, weight * 2.0 ** ((at_s - epoch_base(e, half_life_s)) / half_life_s)
+    return e, weight * float(2.0 ** ((at_s - epoch_base(e, half_life_s)) / half_life_s))
 
 
 def decayed(score: float, epoch_index: int, now_s: float, half_life_s: float) -> float:
     """A stored score of `epoch_index`, decayed to `now_s`."""
-    return score * 2.0 ** ((epoch_base(epoch_index, half_life_s) - now_s) / half_life_s)
+    return score * float(2.0 ** ((epoch_base(epoch_index, half_life_s) - now_s) / half_life_s))
 
 
 def hits(events: Iterable[StoredEvent]) -> list[Hit]:

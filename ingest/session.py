@@ -34,7 +34,9 @@ def delta(events: Sequence[StoredEvent]) -> SessionDelta:
             out.cart_ops.append(("set", _item_products(e)))
         elif e.name == "checkout_completed":
             out.cart_ops.append(("set", ()))
-        out.last_seen = e.occurred_at if out.last_seen is None else max(out.last_seen, e.occurred_at)
+        out.last_seen = (
+            e.occurred_at if out.last_seen is None else max(out.last_seen, e.occurred_at)
+        )
         out.customer_id = e.customer_id or out.customer_id
     return out
 

@@ -54,8 +54,9 @@ class ShopDirectory:
     """Authenticates (shop, key) pairs for ingest without a database round trip per request.
 
     Entries are re-read after `ttl_s`, so a rotation or a new shop takes effect within seconds;
-    a key that does not match forces a re-read, at most once a second per shop. If the store is down,
-    the last known entry keeps ingest running rather than turning an outage into lost events.
+    a key that does not match forces a re-read, at most once a second per shop. If the store is
+    down, the last known entry keeps ingest running rather than turning an outage into lost
+    events.
     """
 
     def __init__(self, store: ShopStore, ttl_s: float) -> None:

@@ -9,6 +9,7 @@ nothing new; ingest keeps appending to the stream, which is the buffer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -64,10 +65,8 @@ class StreamWriter:
             except StoreUnavailable as exc:
                 self._failed(exc)
                 delay = self._backoff.delay(self.stats.consecutive_failures)
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=delay)
-                except TimeoutError:
-                    pass
 
     async def cycle(self) -> int:
         """Write one batch of entries; returns how many events it handled (0 if idle)."""

@@ -80,7 +80,7 @@ def postgres_url() -> Iterator[str]:
     name = f"nova_test_{uuid.uuid4().hex[:10]}"
     try:
         asyncio.run(_create_database(admin, name))
-    except (OSError, Exception) as exc:  # noqa: BLE001 - any failure means "no usable server"
+    except (OSError, Exception) as exc:
         unavailable(f"PostgreSQL at NOVA_TEST_DATABASE_URL is not usable: {exc}")
     yield _with_database(admin, name)
     asyncio.run(_drop_database(admin, name))
@@ -96,7 +96,7 @@ def redis_url() -> str:
 
     try:
         redis.Redis.from_url(url, socket_connect_timeout=2).ping()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         unavailable(f"Redis at NOVA_TEST_REDIS_URL is not usable: {exc}")
     return url
 

@@ -99,8 +99,8 @@ class PostgresDatabase:
             for month in sorted(missing):
                 name = f"events_y{month.year:04d}m{month.month:02d}"
                 await conn.execute(
-                    f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF events "
-                    f"FOR VALUES FROM ('{month.isoformat()}') TO ('{_next_month(month).isoformat()}')"
+                    f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF events FOR VALUES "
+                    f"FROM ('{month.isoformat()}') TO ('{_next_month(month).isoformat()}')"
                 )
         self._partitions |= missing
 
@@ -265,7 +265,8 @@ class PostgresCatalog:
     async def get_products(self, shop_id: str, product_ids: Sequence[str]) -> dict[str, Product]:
         async with translated():
             rows = await self._db.pool.fetch(
-                "SELECT doc::text FROM products WHERE shop_id = $1 AND product_id = ANY($2::text[])",
+                "SELECT doc::text FROM products "
+                "WHERE shop_id = $1 AND product_id = ANY($2::text[])",
                 shop_id,
                 list(product_ids),
             )
@@ -279,7 +280,9 @@ class PostgresCatalog:
             )
         return [Product.model_validate_json(r[0]) for r in rows]
 
-    async def products_of_variants(self, shop_id: str, variant_ids: Sequence[str]) -> dict[str, str]:
+    async def products_of_variants(
+        self, shop_id: str, variant_ids: Sequence[str]
+    ) -> dict[str, str]:
         async with translated():
             rows = await self._db.pool.fetch(
                 "SELECT variant_id, product_id FROM variants "

@@ -39,7 +39,8 @@ for i = 1, n do
 end
 for j = 1, n_promoted do entry[#entry + 1] = ARGV[4 + n + j] end
 if #entry > 0 then
-  redis.call("XADD", KEYS[1], "*", "shop", ARGV[3], "events", "[" .. table.concat(entry, ",") .. "]")
+  local body = "[" .. table.concat(entry, ",") .. "]"
+  redis.call("XADD", KEYS[1], "*", "shop", ARGV[3], "events", body)
 end
 for _, i in ipairs(fresh) do redis.call("SET", KEYS[i + 1], "1", "EX", ARGV[1]) end
 return duplicates
@@ -93,10 +94,12 @@ class RedisIngestLog:
                 if "BUSYGROUP" not in str(exc):
                     raise
 
-    async def read(self, consumer: str, count: int, block_ms: int, *, own_pending: bool) -> list[Entry]:
+    async def read(
+        self, consumer: str, count: int, block_ms: int, *, own_pending: bool
+    ) -> list[Entry]:
         """New entries for this consumer, or (own_pending) those it was given but never acked."""
         async with translated():
-            reply = await self._r.xreadgroup(
+            reply: Any = await self._r.xreadgroup(
                 WRITER_GROUP,
                 consumer,
                 {self.stream: "0" if own_pending else ">"},
@@ -108,7 +111,7 @@ class RedisIngestLog:
     async def claim_abandoned(self, consumer: str, min_idle_ms: int, count: int) -> list[Entry]:
         """Entries another writer read and never acked (it died): take them over."""
         async with translated():
-            reply = await self._r.xautoclaim(
+            reply: Any = await self._r.xautoclaim(
                 self.stream, WRITER_GROUP, consumer, min_idle_time=min_idle_ms, count=count
             )
         return [_entry(eid, fields) for eid, fields in reply[1] if fields]

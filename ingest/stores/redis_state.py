@@ -18,9 +18,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from ingest import keys
+from ingest import keys, session
 from ingest import popularity as pop
-from ingest import session
 from ingest.errors import StoreUnavailable
 from ingest.records import Shop, StoredEvent, Visitor
 from ingest.stores.base import Hit, ShopStore
@@ -175,7 +174,7 @@ class RedisPopularity:
                 rows: list[Any] = await self._r.zrevrange(cur_key, 0, k - 1, withscores=True)
             else:
                 # Previous-epoch scores are relative to that epoch's base: rescale them.
-                weight = 2.0 ** -pop.EPOCH_HALF_LIVES
+                weight = 2.0**-pop.EPOCH_HALF_LIVES
                 rows = await self._r.zunion({cur_key: 1.0, prev_key: weight}, withscores=True)
         ranked = sorted(((p.decode(), s) for p, s in rows), key=lambda kv: (-kv[1], kv[0]))[:k]
         return [(p, pop.decayed(s, current, now_s, half_life)) for p, s in ranked]
@@ -246,7 +245,7 @@ def _shop_json(shop: Shop) -> str:
     return json.dumps(d)
 
 
-def _shop_from_json(raw: bytes) -> Shop:
+def _shop_from_json(raw: bytes | str) -> Shop:
     d = json.loads(raw)
     for name in ("created_at", "previous_key_expires_at"):
         d[name] = datetime.fromisoformat(d[name]) if d[name] else None

@@ -61,7 +61,11 @@ def insert_events(conn: sqlite3.Connection, events: Sequence[StoredEvent], now: 
         "INSERT INTO identities VALUES (?, ?, ?, ?) "
         "ON CONFLICT (shop_id, client_id, customer_id) "
         "DO UPDATE SET linked_at = min(linked_at, excluded.linked_at)",
-        [(e.shop_id, e.client_id, e.customer_id, ts(e.occurred_at)) for e in events if e.customer_id],
+        [
+            (e.shop_id, e.client_id, e.customer_id, ts(e.occurred_at))
+            for e in events
+            if e.customer_id
+        ],
     )
     return stored
 
@@ -81,7 +85,9 @@ class SQLiteShops:
 
     async def save_shop(self, shop: Shop) -> None:
         await self._db.run(
-            lambda c: c.execute("INSERT OR REPLACE INTO shops VALUES (?, ?, ?, ?, ?, ?)", _shop_row(shop))
+            lambda c: c.execute(
+                "INSERT OR REPLACE INTO shops VALUES (?, ?, ?, ?, ?, ?)", _shop_row(shop)
+            )
         )
 
     async def get_shop(self, shop_id: str) -> Shop | None:
@@ -91,13 +97,22 @@ class SQLiteShops:
         return _shop(row) if row else None
 
     async def list_shops(self) -> list[Shop]:
-        rows = await self._db.run(lambda c: c.execute("SELECT * FROM shops ORDER BY shop_id").fetchall())
+        rows = await self._db.run(
+            lambda c: c.execute("SELECT * FROM shops ORDER BY shop_id").fetchall()
+        )
         return [_shop(r) for r in rows]
 
 
 def _shop_row(s: Shop) -> tuple[object, ...]:
     expires = ts(s.previous_key_expires_at) if s.previous_key_expires_at else None
-    return (s.shop_id, s.ingest_key, s.previous_key, expires, int(s.require_consent), ts(s.created_at))
+    return (
+        s.shop_id,
+        s.ingest_key,
+        s.previous_key,
+        expires,
+        int(s.require_consent),
+        ts(s.created_at),
+    )
 
 
 def _shop(r: sqlite3.Row) -> Shop:
@@ -139,7 +154,8 @@ class SQLiteEvents:
                     # An expired claim is re-claimed; a live one marks a duplicate.
                     claimed = conn.execute(
                         "INSERT INTO seen_events VALUES (?, ?, ?) "
-                        "ON CONFLICT (shop_id, event_id) DO UPDATE SET expires_at = excluded.expires_at "
+                        "ON CONFLICT (shop_id, event_id) "
+                        "DO UPDATE SET expires_at = excluded.expires_at "
                         "WHERE seen_events.expires_at < ?",
                         (shop_id, e.event_id, now_s + self._window_s, now_s),
                     ).rowcount
@@ -263,7 +279,8 @@ class SQLiteVisitors:
     async def drop_pending(self, shop_id: str, client_id: str) -> None:
         await self._db.run(
             lambda c: c.execute(
-                "DELETE FROM pending_events WHERE shop_id = ? AND client_id = ?", (shop_id, client_id)
+                "DELETE FROM pending_events WHERE shop_id = ? AND client_id = ?",
+                (shop_id, client_id),
             )
         )
 
@@ -272,7 +289,8 @@ class SQLiteVisitors:
             with transaction(conn):
                 for table in ("pending_events", "visitors"):
                     conn.execute(
-                        f"DELETE FROM {table} WHERE shop_id = ? AND client_id = ?", (shop_id, client_id)
+                        f"DELETE FROM {table} WHERE shop_id = ? AND client_id = ?",
+                        (shop_id, client_id),
                     )
 
         await self._db.run(_forget)
@@ -368,10 +386,12 @@ class SQLiteCatalog:
         def _delete(conn: sqlite3.Connection) -> bool:
             with transaction(conn):
                 n = conn.execute(
-                    "DELETE FROM products WHERE shop_id = ? AND product_id = ?", (shop_id, product_id)
+                    "DELETE FROM products WHERE shop_id = ? AND product_id = ?",
+                    (shop_id, product_id),
                 ).rowcount
                 conn.execute(
-                    "DELETE FROM variants WHERE shop_id = ? AND product_id = ?", (shop_id, product_id)
+                    "DELETE FROM variants WHERE shop_id = ? AND product_id = ?",
+                    (shop_id, product_id),
                 )
             return n > 0
 
@@ -399,7 +419,9 @@ class SQLiteCatalog:
         )
         return [Product.model_validate_json(r[0]) for r in rows]
 
-    async def products_of_variants(self, shop_id: str, variant_ids: Sequence[str]) -> dict[str, str]:
+    async def products_of_variants(
+        self, shop_id: str, variant_ids: Sequence[str]
+    ) -> dict[str, str]:
         ids = list(dict.fromkeys(variant_ids))
         if not ids:
             return {}

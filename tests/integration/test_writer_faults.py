@@ -15,11 +15,11 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from conftest import _clear_redis_prefix, new_shop_domain
 from support import pixel
 from support.tcpproxy import TcpProxy
 
 from config.settings import Settings, load_settings
-from conftest import _clear_redis_prefix, new_shop_domain
 from deployments.ingest_app import build_ingest_app
 from ingest import shops
 from ingest.retry import Backoff
@@ -45,22 +45,29 @@ def proxied_settings(postgres_url: str, redis_url: str, pg_proxy: TcpProxy) -> S
     target = urlsplit(postgres_url)
     via_proxy = target._replace(netloc=f"{target.username or 'postgres'}@127.0.0.1:{pg_proxy.port}")
     prefix = f"novatest-{uuid.uuid4().hex[:8]}"
-    yield load_settings({  # type: ignore[misc]
-        "NOVA_DATABASE_URL": via_proxy.geturl(),
-        "NOVA_REDIS_URL": redis_url,
-        "NOVA_REDIS_PREFIX": prefix,
-        "NOVA_OPERATOR_TOKEN": "t",
-        # Short, so the cached shop expires during the outage and the fallback is exercised.
-        "NOVA_SHOP_CACHE_TTL_S": "0.2",
-    })
+    yield load_settings(
+        {  # type: ignore[misc]
+            "NOVA_DATABASE_URL": via_proxy.geturl(),
+            "NOVA_REDIS_URL": redis_url,
+            "NOVA_REDIS_PREFIX": prefix,
+            "NOVA_OPERATOR_TOKEN": "t",
+            # Short, so the cached shop expires during the outage and the fallback is exercised.
+            "NOVA_SHOP_CACHE_TTL_S": "0.2",
+        }
+    )
     _clear_redis_prefix(redis_url, prefix)
 
 
 def writer_for(stores: Stores, consumer: str, **kw: object) -> StreamWriter:
     assert isinstance(stores.admission, RedisIngestLog)
     return StreamWriter(
-        stores.admission, stores.events, consumer, read_count=50, block_ms=20,
-        backoff=Backoff(base_s=0.05, cap_s=0.3), **kw,  # type: ignore[arg-type]
+        stores.admission,
+        stores.events,
+        consumer,
+        read_count=50,
+        block_ms=20,
+        backoff=Backoff(base_s=0.05, cap_s=0.3),
+        **kw,  # type: ignore[arg-type]
     )
 
 
@@ -90,7 +97,7 @@ async def test_postgres_outage_loses_nothing_and_stores_nothing_twice(
         async def post_batches(n: int) -> None:
             nonlocal accepted
             for _ in range(n):
-                events = [pixel.product_viewed(i, client_id=f"c{i % 3}") for i in range(20)]
+                events = [pixel.product_viewed(i, client_id=f"c{i % 3}") for i in range(1, 21)]
                 sent_ids.update(e["id"] for e in events)
                 r = await client.post("/", json=pixel.batch(shop.shop_id, events), headers=headers)
                 assert r.status_code == 202, r.text
@@ -131,7 +138,7 @@ async def test_entries_of_a_writer_that_died_before_acking_are_claimed_and_dedup
         shop = await shops.create_shop(stores.shops, new_shop_domain(), now=datetime.now(UTC))
         service = IngestService(proxied_settings, stores)
         for _ in range(3):
-            batch = pixel.batch(shop.shop_id, [pixel.product_viewed(i) for i in range(5)])
+            batch = pixel.batch(shop.shop_id, [pixel.product_viewed(i) for i in range(1, 6)])
             await service.ingest(batch, shop.ingest_key)
         stream = stores.admission
         assert isinstance(stream, RedisIngestLog)

@@ -17,11 +17,11 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from conftest import _clear_redis_prefix, new_shop_domain
 from support import pixel
 from support.tcpproxy import TcpProxy, free_port
 
 from config.settings import Settings, load_settings
-from conftest import _clear_redis_prefix, new_shop_domain
 from deployments import runtime
 from ingest import shops
 from ingest.records import Shop
@@ -31,8 +31,15 @@ pytestmark = [pytest.mark.ray, pytest.mark.integration, pytest.mark.slow]
 
 
 class Cluster:
-    def __init__(self, settings: Settings, direct: Settings, pg: TcpProxy, redis: TcpProxy,
-                 api: str, metrics_port: int) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        direct: Settings,
+        pg: TcpProxy,
+        redis: TcpProxy,
+        api: str,
+        metrics_port: int,
+    ) -> None:
         self.settings, self.direct = settings, direct
         self.pg, self.redis = pg, redis
         self.api, self.metrics_port = api, metrics_port
@@ -58,7 +65,9 @@ class Cluster:
 
         async def _read(stores: Any) -> list[Any]:
             deadline = time.monotonic() + timeout_s
-            while await stores.events.count(shop_id) < expect and time.monotonic() < deadline:
+            while time.monotonic() < deadline:
+                if await stores.events.count(shop_id) >= expect:
+                    break
                 await asyncio.sleep(0.1)
             await asyncio.sleep(0.3)  # anything beyond `expect` would arrive now
             return await stores.events.read(shop_id)  # type: ignore[no-any-return]
@@ -78,17 +87,30 @@ def cluster(postgres_url: str, redis_url: str) -> Iterator[Cluster]:
     redis = TcpProxy(redis_target.hostname or "127.0.0.1", redis_target.port or 6379).start()
     prefix = f"novatest-{uuid.uuid4().hex[:8]}"
     port, metrics_port = free_port(), free_port()
-    common = {"NOVA_REDIS_PREFIX": prefix, "NOVA_OPERATOR_TOKEN": "op-token",
-              "NOVA_HTTP_PORT": str(port), "NOVA_SHOP_CACHE_TTL_S": "1"}
-    direct = load_settings({**common, "NOVA_DATABASE_URL": postgres_url, "NOVA_REDIS_URL": redis_url})
-    proxied_pg = pg_target._replace(netloc=f"{pg_target.username or 'postgres'}@127.0.0.1:{pg.port}")
-    settings = load_settings({
-        **common,
-        "NOVA_DATABASE_URL": proxied_pg.geturl(),
-        "NOVA_REDIS_URL": f"redis://127.0.0.1:{redis.port}{redis_target.path or '/0'}",
-    })
+    common = {
+        "NOVA_REDIS_PREFIX": prefix,
+        "NOVA_OPERATOR_TOKEN": "op-token",
+        "NOVA_HTTP_PORT": str(port),
+        "NOVA_SHOP_CACHE_TTL_S": "1",
+    }
+    direct = load_settings(
+        {**common, "NOVA_DATABASE_URL": postgres_url, "NOVA_REDIS_URL": redis_url}
+    )
+    proxied_pg = pg_target._replace(
+        netloc=f"{pg_target.username or 'postgres'}@127.0.0.1:{pg.port}"
+    )
+    settings = load_settings(
+        {
+            **common,
+            "NOVA_DATABASE_URL": proxied_pg.geturl(),
+            "NOVA_REDIS_URL": f"redis://127.0.0.1:{redis.port}{redis_target.path or '/0'}",
+        }
+    )
     running = runtime.start(
-        settings, dashboard=False, num_cpus=2, object_store_memory=200 * 1024**2,
+        settings,
+        dashboard=False,
+        num_cpus=2,
+        object_store_memory=200 * 1024**2,
         _metrics_export_port=metrics_port,
         _system_config={"metrics_report_interval_ms": 1000},
     )
@@ -115,8 +137,11 @@ def test_all_applications_run_healthy(cluster: Cluster) -> None:
 def test_pixel_batches_land_in_postgres_as_the_contract_says(cluster: Cluster) -> None:
     shop = cluster.create_shop()
     key = shop.ingest_key
-    guest = [pixel.product_viewed(1, client_id="g"), pixel.added_to_cart(1, client_id="g"),
-             pixel.checkout_completed([(1, 1), (2, 1)], client_id="g", customer_id=55)]
+    guest = [
+        pixel.product_viewed(1, client_id="g"),
+        pixel.added_to_cart(1, client_id="g"),
+        pixel.checkout_completed([(1, 1), (2, 1)], client_id="g", customer_id=55),
+    ]
     r = cluster.post(pixel.batch(shop.shop_id, guest), key)
     assert r.status_code == 202 and r.json()["accepted"] == 3
     assert r.headers.get("access-control-allow-origin") is None  # no Origin, no CORS header
@@ -125,20 +150,27 @@ def test_pixel_batches_land_in_postgres_as_the_contract_says(cluster: Cluster) -
     # Malformed, unknown shop, oversized.
     assert httpx.post(f"{cluster.api}/v1/events", content=b"{nope", timeout=30).status_code == 400
     assert cluster.post(pixel.batch(new_shop_domain(), guest), key).status_code == 401
-    big = pixel.batch(shop.shop_id, [pixel.product_viewed(i) for i in range(101)])
+    big = pixel.batch(shop.shop_id, [pixel.product_viewed(i) for i in range(1, 102)])
     assert cluster.post(big, key).status_code == 413
     # sendBeacon shape from a storefront origin.
     beacon = pixel.batch(shop.shop_id, [pixel.product_viewed(3, client_id="b")])
-    r = httpx.post(f"{cluster.api}/v1/events?key={key}", content=httpx.Request(
-        "POST", "/", json=beacon).content, headers={"Content-Type": "text/plain",
-                                                      "Origin": "https://shop.example"}, timeout=30)
+    r = httpx.post(
+        f"{cluster.api}/v1/events?key={key}",
+        content=httpx.Request("POST", "/", json=beacon).content,
+        headers={"Content-Type": "text/plain", "Origin": "https://shop.example"},
+        timeout=30,
+    )
     assert r.status_code == 202 and r.headers["access-control-allow-origin"]
     # Opted out: nothing kept. Pending then consenting: promoted.
     out = [pixel.product_viewed(4, client_id="o")]
     assert cluster.post(pixel.batch(shop.shop_id, out, analytics=False), key).status_code == 202
     pending = [pixel.product_viewed(5, client_id="p")]
-    assert cluster.post(pixel.batch(shop.shop_id, pending, analytics=None), key).json()[
-        "privacy_state"] == "pending"
+    assert (
+        cluster.post(pixel.batch(shop.shop_id, pending, analytics=None), key).json()[
+            "privacy_state"
+        ]
+        == "pending"
+    )
     later = [pixel.product_viewed(6, client_id="p")]
     assert cluster.post(pixel.batch(shop.shop_id, later), key).json()["promoted"] == 1
 
@@ -159,9 +191,14 @@ def test_ingest_and_writer_metrics_reach_prometheus(cluster: Cluster) -> None:
     assert cluster.post(body, shop.ingest_key).status_code == 202
     deadline = time.monotonic() + 40
     text = ""
-    wanted = ('ray_nova_ingest_events_total', 'outcome="rejected"', 'reason="invalid"',
-              'ray_nova_ingest_batch_latency_ms_bucket', 'ray_nova_writer_events_written_total',
-              'ray_nova_ingest_buffer_entries')
+    wanted = (
+        "ray_nova_ingest_events_total",
+        'outcome="rejected"',
+        'reason="invalid"',
+        "ray_nova_ingest_batch_latency_ms_bucket",
+        "ray_nova_writer_events_written_total",
+        "ray_nova_ingest_buffer_entries",
+    )
     while time.monotonic() < deadline:
         text = httpx.get(f"http://127.0.0.1:{cluster.metrics_port}/metrics", timeout=10).text
         if all(w in text for w in wanted):
@@ -169,8 +206,11 @@ def test_ingest_and_writer_metrics_reach_prometheus(cluster: Cluster) -> None:
         time.sleep(1)
     missing = [w for w in wanted if w not in text]
     assert not missing, missing
-    accepted = [ln for ln in text.splitlines()
-                if ln.startswith("ray_nova_ingest_events_total") and 'outcome="accepted"' in ln]
+    accepted = [
+        ln
+        for ln in text.splitlines()
+        if ln.startswith("ray_nova_ingest_events_total") and 'outcome="accepted"' in ln
+    ]
     assert accepted and all('deployment="Ingest"' in ln for ln in accepted)
 
 
@@ -181,7 +221,7 @@ def test_postgres_outage_keeps_ingest_accepting_and_loses_nothing(cluster: Clust
     accepted, sent = 0, 0
     with cluster.pg.outage():
         for i in range(15):
-            events = [pixel.product_viewed(j, client_id=f"c{i}") for j in range(20)]
+            events = [pixel.product_viewed(j, client_id=f"c{i}") for j in range(1, 21)]
             r = cluster.post(pixel.batch(shop.shop_id, events), shop.ingest_key)
             assert r.status_code == 202, r.text
             accepted += r.json()["accepted"]

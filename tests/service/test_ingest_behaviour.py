@@ -6,11 +6,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from conftest import new_shop_domain
 from support import pixel
 from support.stores import dump_everything, settle
 
 from config.settings import Settings
-from conftest import new_shop_domain
 from ingest import shops
 from ingest.errors import PayloadTooLarge, RateLimited, UnknownShop
 from ingest.records import Shop
@@ -101,8 +101,16 @@ async def test_bad_events_are_rejected_with_index_and_reason_and_the_rest_kept(
     custom = pixel.envelope("form_submitted", {"form": {"id": "newsletter"}}, type="dom")
     body = pixel.batch(
         shop.shop_id,
-        [missing_variant, "not an event", wrong_kind, too_old, future, no_client, custom,
-         pixel.product_viewed(8)],
+        [
+            missing_variant,
+            "not an event",
+            wrong_kind,
+            too_old,
+            future,
+            no_client,
+            custom,
+            pixel.product_viewed(8),
+        ],
     )
     result = await service.ingest(body, shop.ingest_key)
     await settle(stores)
@@ -127,12 +135,15 @@ async def test_checkout_pii_is_never_stored_anywhere(
     shop = await make_shop(stores)
     pending_shop = await make_shop(stores)
     events = [pixel.checkout_completed([(5, 1)], customer_id=77), pixel.product_viewed(5)]
-    custom = pixel.envelope("newsletter_signup", {"email": pixel.PII["email"], "list": "news",
-                                                  "contact": {"phone": pixel.PII["phone"]}})
+    custom = pixel.envelope(
+        "newsletter_signup",
+        {"email": pixel.PII["email"], "list": "news", "contact": {"phone": pixel.PII["phone"]}},
+    )
     await service.ingest(pixel.batch(shop.shop_id, [*events, custom]), shop.ingest_key)
     pending = [pixel.checkout_completed([(6, 1)], client_id="pending-visitor")]
-    await service.ingest(pixel.batch(pending_shop.shop_id, pending, analytics=None),
-                         pending_shop.ingest_key)
+    await service.ingest(
+        pixel.batch(pending_shop.shop_id, pending, analytics=None), pending_shop.ingest_key
+    )
     await settle(stores)
 
     everything = await dump_everything(stores, settings.redis_prefix)
@@ -143,7 +154,8 @@ async def test_checkout_pii_is_never_stored_anywhere(
     assert "iPhone" not in everything  # the user agent is reduced to a device class
     stored = await stores.events.read(shop.shop_id)
     assert next(e for e in stored if e.name == "newsletter_signup").payload["data"] == {
-        "list": "news", "contact": {}
+        "list": "news",
+        "contact": {},
     }
 
 
@@ -151,7 +163,9 @@ async def test_opted_out_visitor_leaves_only_anonymous_counts(
     service: IngestService, stores: Stores, shop: Shop
 ) -> None:
     events = [pixel.product_viewed(31, client_id="shy"), pixel.added_to_cart(31, client_id="shy")]
-    result = await service.ingest(pixel.batch(shop.shop_id, events, analytics=False), shop.ingest_key)
+    result = await service.ingest(
+        pixel.batch(shop.shop_id, events, analytics=False), shop.ingest_key
+    )
     await settle(stores)
 
     assert result.privacy_state is not None and result.privacy_state.value == "opted_out"
@@ -196,15 +210,21 @@ async def test_pending_events_are_discarded_on_refusal_or_expiry(
     settings = make_settings(NOVA_PENDING_TTL_S="1")  # type: ignore[operator]
     service = IngestService(settings, stores)
     shop = await make_shop(stores)
-    await service.ingest(pixel.batch(shop.shop_id, [pixel.product_viewed(1, client_id="a")],
-                                     analytics=None), shop.ingest_key)
-    await service.ingest(pixel.batch(shop.shop_id, [pixel.product_viewed(2, client_id="a")],
-                                     analytics=False), shop.ingest_key)
+    await service.ingest(
+        pixel.batch(shop.shop_id, [pixel.product_viewed(1, client_id="a")], analytics=None),
+        shop.ingest_key,
+    )
+    await service.ingest(
+        pixel.batch(shop.shop_id, [pixel.product_viewed(2, client_id="a")], analytics=False),
+        shop.ingest_key,
+    )
     assert await stores.visitors.pending(shop.shop_id, "a") == []
     assert (await stores.visitors.get(shop.shop_id, "a")).recent_views == ()
 
-    await service.ingest(pixel.batch(shop.shop_id, [pixel.product_viewed(3, client_id="b")],
-                                     analytics=None), shop.ingest_key)
+    await service.ingest(
+        pixel.batch(shop.shop_id, [pixel.product_viewed(3, client_id="b")], analytics=None),
+        shop.ingest_key,
+    )
     import asyncio
 
     await asyncio.sleep(2.1)
@@ -264,8 +284,9 @@ async def test_session_state_follows_views_and_cart(
     assert visitor.cart == frozenset({"2"})
     assert visitor.last_seen == t + timedelta(seconds=5)
 
-    await service.ingest(pixel.batch(shop.shop_id, [pixel.checkout_completed([(2, 1)])]),
-                         shop.ingest_key)
+    await service.ingest(
+        pixel.batch(shop.shop_id, [pixel.checkout_completed([(2, 1)])]), shop.ingest_key
+    )
     assert (await stores.visitors.get(shop.shop_id, "client-1")).cart == frozenset()
 
 
@@ -284,10 +305,16 @@ async def test_authentication_and_key_rotation(
     now = datetime.now(UTC)
     rotated = await shops.rotate_key(stores.shops, shop.shop_id, now=now)
     fresh_service = IngestService(service._settings, stores)  # no cached entry
-    assert (await fresh_service.ingest(pixel.batch(shop.shop_id, [pixel.product_viewed(2)]),
-                                       shop.ingest_key)).accepted == 1
-    assert (await fresh_service.ingest(pixel.batch(shop.shop_id, [pixel.product_viewed(3)]),
-                                       rotated.ingest_key)).accepted == 1
+    assert (
+        await fresh_service.ingest(
+            pixel.batch(shop.shop_id, [pixel.product_viewed(2)]), shop.ingest_key
+        )
+    ).accepted == 1
+    assert (
+        await fresh_service.ingest(
+            pixel.batch(shop.shop_id, [pixel.product_viewed(3)]), rotated.ingest_key
+        )
+    ).accepted == 1
     await shops.rotate_key(stores.shops, shop.shop_id, now=now, grace=timedelta(0))
     revoked = IngestService(service._settings, stores)
     with pytest.raises(UnknownShop):
@@ -302,9 +329,11 @@ async def test_batch_size_and_rate_limits(make_settings: object, stores: Stores)
     service = IngestService(settings, stores, clock=lambda: frozen)
     shop = await make_shop(stores)
     with pytest.raises(PayloadTooLarge):
-        await service.ingest(pixel.batch(shop.shop_id, [pixel.product_viewed(i) for i in range(11)]),
-                             shop.ingest_key)
-    ten = lambda: pixel.batch(shop.shop_id, [pixel.product_viewed(i) for i in range(10)])  # noqa: E731
+        await service.ingest(
+            pixel.batch(shop.shop_id, [pixel.product_viewed(i) for i in range(1, 12)]),
+            shop.ingest_key,
+        )
+    ten = lambda: pixel.batch(shop.shop_id, [pixel.product_viewed(i) for i in range(1, 11)])  # noqa: E731
     await service.ingest(ten(), shop.ingest_key)
     await service.ingest(ten(), shop.ingest_key)
     with pytest.raises(RateLimited) as limited:

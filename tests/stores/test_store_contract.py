@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from conftest import new_shop_domain
 from support.stores import settle
 
-from conftest import new_shop_domain
 from ingest import popularity as pop
 from ingest.errors import ShopExists
 from ingest.records import Product, Shop, StoredEvent, Variant
@@ -53,7 +53,11 @@ async def test_shops_round_trip_and_unique_domain(stores: Stores) -> None:
     assert await stores.shops.get_shop(new_shop_domain()) is None
 
     rotated = replace(
-        shop, ingest_key="npk_c", previous_key="npk_a", previous_key_expires_at=NOW, require_consent=False
+        shop,
+        ingest_key="npk_c",
+        previous_key="npk_a",
+        previous_key_expires_at=NOW,
+        require_consent=False,
     )
     await stores.shops.save_shop(rotated)
     assert await stores.shops.get_shop(shop.shop_id) == rotated
@@ -80,10 +84,20 @@ async def test_event_store_write_is_idempotent_and_resolves_identity(stores: Sto
     t = NOW - timedelta(hours=1)
     events = [
         event("e1", shop_id=shop, occurred_at=t),
-        event("e2", shop_id=shop, occurred_at=t + timedelta(minutes=1), customer_id="42",
-              privacy_state="authenticated"),
-        event("e3", shop_id=shop, occurred_at=t + timedelta(minutes=2), name="product_added_to_cart",
-              quantity=2),
+        event(
+            "e2",
+            shop_id=shop,
+            occurred_at=t + timedelta(minutes=1),
+            customer_id="42",
+            privacy_state="authenticated",
+        ),
+        event(
+            "e3",
+            shop_id=shop,
+            occurred_at=t + timedelta(minutes=2),
+            name="product_added_to_cart",
+            quantity=2,
+        ),
         event("e4", shop_id=shop, occurred_at=t + timedelta(minutes=3), client_id="c2"),
     ]
     assert await stores.events.write(events) == 4
@@ -103,8 +117,14 @@ async def test_visitor_state_records_holds_and_forgets(stores: Stores) -> None:
     views = [
         event("v1", shop_id=shop, product_id="1", occurred_at=NOW - timedelta(seconds=3)),
         event("v2", shop_id=shop, product_id="2", occurred_at=NOW - timedelta(seconds=2)),
-        event("v3", shop_id=shop, name="product_added_to_cart", product_id="2",
-              occurred_at=NOW - timedelta(seconds=1), customer_id="9"),
+        event(
+            "v3",
+            shop_id=shop,
+            name="product_added_to_cart",
+            product_id="2",
+            occurred_at=NOW - timedelta(seconds=1),
+            customer_id="9",
+        ),
     ]
     await stores.visitors.record(shop, "c1", views, state="guest", ttl_s=600)
     visitor = await stores.visitors.get(shop, "c1")
@@ -128,8 +148,11 @@ async def test_visitor_state_records_holds_and_forgets(stores: Stores) -> None:
 async def test_popularity_decays_by_window(stores: Stores) -> None:
     shop = new_shop_domain()
     day_ago = NOW - timedelta(days=1)
-    hits = [Hit("fresh", "view", 1.0, NOW), Hit("old", "view", 1.5, day_ago),
-            Hit("cart-only", "cart", 5.0, NOW)]
+    hits = [
+        Hit("fresh", "view", 1.0, NOW),
+        Hit("old", "view", 1.5, day_ago),
+        Hit("cart-only", "cart", 5.0, NOW),
+    ]
     await stores.popularity.add(shop, hits)
     day = dict(await stores.popularity.top(shop, "view", "day", 10, NOW))
     week = dict(await stores.popularity.top(shop, "view", "week", 10, NOW))
@@ -137,7 +160,9 @@ async def test_popularity_decays_by_window(stores: Stores) -> None:
     assert day["fresh"] == pytest.approx(1.0)
     assert day["old"] == pytest.approx(0.75)  # one half-life old: half of 1.5
     assert week["old"] == pytest.approx(1.5 * 2 ** (-1 / 7))
-    assert await stores.popularity.top(shop, "view", "day", 1, NOW) == [("fresh", pytest.approx(1.0))]
+    assert await stores.popularity.top(shop, "view", "day", 1, NOW) == [
+        ("fresh", pytest.approx(1.0))
+    ]
     # A day later, with nothing new, everything has halved again.
     later = dict(await stores.popularity.top(shop, "view", "day", 10, NOW + timedelta(days=1)))
     assert later["fresh"] == pytest.approx(0.5)
@@ -172,7 +197,10 @@ async def test_catalog_upsert_lookup_and_delete(stores: Stores) -> None:
     await stores.catalog.upsert_products(shop, [p1, p2])
     assert await stores.catalog.get_products(shop, ["1", "2", "3"]) == {"1": p1, "2": p2}
     assert [p.id for p in await stores.catalog.list_products(shop)] == ["1", "2"]
-    assert await stores.catalog.products_of_variants(shop, ["11", "21", "99"]) == {"11": "1", "21": "2"}
+    assert await stores.catalog.products_of_variants(shop, ["11", "21", "99"]) == {
+        "11": "1",
+        "21": "2",
+    }
 
     p1b = product("1", "13", price="12.00", tags=("winter",))
     await stores.catalog.upsert_products(shop, [p1b])

@@ -51,7 +51,9 @@ def gid(kind: str, value: str | int) -> str:
     return f"gid://shopify/{kind}/{value}" if isinstance(value, int) else value
 
 
-def variant(product_id: str | int, variant_id: str | int | None = None, price: float = 19.5) -> dict[str, Any]:
+def variant(
+    product_id: str | int, variant_id: str | int | None = None, price: float = 19.5
+) -> dict[str, Any]:
     out: dict[str, Any] = {
         "sku": "SKU-1",
         "title": "Default",
@@ -63,13 +65,19 @@ def variant(product_id: str | int, variant_id: str | int | None = None, price: f
     return out
 
 
-def product_viewed(product_id: str | int, variant_id: str | int | None = None, **kw: Any) -> dict[str, Any]:
+def product_viewed(
+    product_id: str | int, variant_id: str | int | None = None, **kw: Any
+) -> dict[str, Any]:
     return envelope("product_viewed", {"productVariant": variant(product_id, variant_id)}, **kw)
 
 
 def _line(product_id: str | int, quantity: int) -> dict[str, Any]:
     v = variant(product_id, int(product_id) * 10)
-    return {"merchandise": v, "quantity": quantity, "cost": {"totalAmount": {"amount": 19.5 * quantity, "currencyCode": "USD"}}}
+    return {
+        "merchandise": v,
+        "quantity": quantity,
+        "cost": {"totalAmount": {"amount": 19.5 * quantity, "currencyCode": "USD"}},
+    }
 
 
 def added_to_cart(product_id: str | int, quantity: int = 1, **kw: Any) -> dict[str, Any]:
@@ -84,9 +92,16 @@ def cart_viewed(product_ids: list[str | int], **kw: Any) -> dict[str, Any]:
     return envelope("cart_viewed", {"cart": {"lines": [_line(p, 1) for p in product_ids]}}, **kw)
 
 
-def collection_viewed(collection_id: str | int, product_ids: list[str | int], **kw: Any) -> dict[str, Any]:
-    data = {"collection": {"id": f"gid://shopify/Collection/{collection_id}", "title": "C",
-                           "productVariants": [variant(p) for p in product_ids]}}
+def collection_viewed(
+    collection_id: str | int, product_ids: list[str | int], **kw: Any
+) -> dict[str, Any]:
+    data = {
+        "collection": {
+            "id": f"gid://shopify/Collection/{collection_id}",
+            "title": "C",
+            "productVariants": [variant(p) for p in product_ids],
+        }
+    }
     return envelope("collection_viewed", data, **kw)
 
 
@@ -104,8 +119,14 @@ def checkout(
     **kw: Any,
 ) -> dict[str, Any]:
     """A checkout event carrying the PII Shopify sends (contact details and addresses)."""
-    address = {"firstName": PII["first_name"], "lastName": PII["last_name"], "address1": PII["address"],
-               "city": "London", "zip": "N1 7AA", "phone": PII["phone"]}
+    address = {
+        "firstName": PII["first_name"],
+        "lastName": PII["last_name"],
+        "address1": PII["address"],
+        "city": "London",
+        "zip": "N1 7AA",
+        "phone": PII["phone"],
+    }
     data = {
         "checkout": {
             "token": "tok-1",
@@ -119,9 +140,13 @@ def checkout(
                 {"id": str(i), "title": "P", "quantity": q, "variant": variant(p, int(p) * 10)}
                 for i, (p, q) in enumerate(items)
             ],
-            "order": {"id": f"gid://shopify/Order/{order_id}" if order_id else None,
-                      "customer": {"id": f"gid://shopify/Customer/{customer_id}" if customer_id else None,
-                                   "isFirstOrder": True}},
+            "order": {
+                "id": f"gid://shopify/Order/{order_id}" if order_id else None,
+                "customer": {
+                    "id": f"gid://shopify/Customer/{customer_id}" if customer_id else None,
+                    "isFirstOrder": True,
+                },
+            },
             "localization": {"country": {"isoCode": "gb"}},
         }
     }
@@ -132,15 +157,22 @@ def checkout_completed(items: list[tuple[str | int, int]], **kw: Any) -> dict[st
     return checkout("checkout_completed", items, **kw)
 
 
-def recommendation_viewed(ranking_id: str, product_ids: list[str | int], **kw: Any) -> dict[str, Any]:
-    data = {"ranking_id": ranking_id, "widget": "pdp-related",
-            "products": [{"id": str(p), "position": i + 1} for i, p in enumerate(product_ids)]}
+def recommendation_viewed(
+    ranking_id: str, product_ids: list[str | int], **kw: Any
+) -> dict[str, Any]:
+    data = {
+        "ranking_id": ranking_id,
+        "widget": "pdp-related",
+        "products": [{"id": str(p), "position": i + 1} for i, p in enumerate(product_ids)],
+    }
     event = envelope("nova:recommendation_viewed", None, type="custom", **kw)
     event["customData"] = data
     return event
 
 
-def recommendation_clicked(ranking_id: str, product_id: str | int, position: int, **kw: Any) -> dict[str, Any]:
+def recommendation_clicked(
+    ranking_id: str, product_id: str | int, position: int, **kw: Any
+) -> dict[str, Any]:
     data = {"ranking_id": ranking_id, "product_id": str(product_id), "position": position}
     event = envelope("nova:recommendation_clicked", None, type="custom", **kw)
     event["customData"] = data
@@ -158,8 +190,12 @@ def batch(
     body: dict[str, Any] = {
         "shop": shop,
         "events": events,
-        "consent": {"analytics": analytics, "marketing": analytics, "preferences": analytics,
-                    "sale_of_data": analytics},
+        "consent": {
+            "analytics": analytics,
+            "marketing": analytics,
+            "preferences": analytics,
+            "sale_of_data": analytics,
+        },
     }
     if customer_id is not None:
         body["customerId"] = str(customer_id)

@@ -14,7 +14,9 @@ async def settle(stores: Stores) -> int:
     does; embedded: nothing to do (a commit was the durable write). Returns events handled."""
     if not isinstance(stores.admission, RedisIngestLog):
         return 0
-    writer = StreamWriter(stores.admission, stores.events, "test-writer", read_count=500, block_ms=5)
+    writer = StreamWriter(
+        stores.admission, stores.events, "test-writer", read_count=500, block_ms=5
+    )
     total = 0
     while n := await writer.cycle():
         total += n
