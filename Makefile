@@ -24,8 +24,16 @@ install: $(STAMP)
 demo: $(STAMP)
 	RAY_USAGE_STATS_ENABLED=0 $(BIN)/nova demo
 
-test: $(STAMP)
+test: $(STAMP) storefront/web-pixel/node_modules
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(TEST_ENV) $(BIN)/python -m pytest $(PYTEST_ARGS)
+	cd storefront/web-pixel && npm test --silent
+
+storefront/web-pixel/node_modules: storefront/web-pixel/package-lock.json
+	cd storefront/web-pixel && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -38,4 +46,4 @@ bench: $(STAMP)
 	$(TEST_ENV) $(BIN)/python -m bench.ingest
 
 clean:
-	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache storefront/web-pixel/node_modules

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 ENV_PREFIX = "NOVA_"
 # Variables with these prefixes belong to the test and benchmark harnesses, not to Settings.
 _FOREIGN_PREFIXES = ("NOVA_TEST_", "NOVA_BENCH_", "NOVA_REQUIRE_SERVICES")
+# Kubernetes injects <SERVICE>_SERVICE_HOST/_PORT variables for every Service in a namespace;
+# a Service named nova-... would otherwise look like a misspelt setting.
+_SERVICE_LINK = re.compile(r"^NOVA_\w+_(SERVICE_HOST|SERVICE_PORT\w*|PORT(_\d+_(TCP|UDP)\w*)?)$")
 
 
 class ConfigError(Exception):
@@ -119,7 +123,10 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: Any) -> Se
     unknown = sorted(
         k
         for k in environ
-        if k.startswith(ENV_PREFIX) and k not in known and not k.startswith(_FOREIGN_PREFIXES)
+        if k.startswith(ENV_PREFIX)
+        and k not in known
+        and not k.startswith(_FOREIGN_PREFIXES)
+        and not _SERVICE_LINK.match(k)
     )
     if unknown:
         raise ConfigError(

@@ -27,6 +27,9 @@ from ingest.stores import open_stores
     ray_actor_options={"num_cpus": 0.25},
     health_check_period_s=5,
     health_check_timeout_s=5,
+    # One access-log line per beacon costs more than some of the work it logs; outcomes are
+    # counted in metrics and errors are still logged.
+    logging_config={"enable_access_log": False},
 )
 @serve.ingress()
 class IngestDeployment:

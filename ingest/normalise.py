@@ -7,6 +7,7 @@ and anything a custom event carries under a personal-looking key never reach a s
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable
@@ -51,6 +52,7 @@ _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 _MAX_GENERIC_BYTES = 4096
 
 
+@functools.lru_cache(maxsize=4096)  # a visitor sends the same user agent with every event
 def device_class(user_agent: str | None, inner_width: int | None = None) -> str | None:
     """mobile | tablet | desktop, from the user agent (width as a fallback). The UA itself is
     not kept: it is a fingerprinting surface and rules only need the class."""

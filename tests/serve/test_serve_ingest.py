@@ -239,10 +239,18 @@ def test_postgres_outage_keeps_ingest_accepting_and_loses_nothing(cluster: Clust
 def test_redis_outage_answers_503_with_retry_after_then_recovers(cluster: Cluster) -> None:
     shop = cluster.create_shop()
     body = pixel.batch(shop.shop_id, [pixel.product_viewed(7)])
+    from ray import serve
+
     with cluster.redis.outage():
         r = cluster.post(body, shop.ingest_key)
         assert r.status_code == 503
         assert int(r.headers["Retry-After"]) >= 1
+        # The ingest health check pings Redis: Serve notices and replaces the replica.
+        deadline, seen = time.monotonic() + 30, "HEALTHY"
+        while time.monotonic() < deadline and seen == "HEALTHY":
+            seen = serve.status().applications["ingest"].deployments["Ingest"].status
+            time.sleep(0.5)
+        assert seen != "HEALTHY"
     # Serve may be replacing replicas whose health checks failed meanwhile; the client retries.
     deadline, status = time.monotonic() + 90, 0
     while time.monotonic() < deadline:
