@@ -19,9 +19,21 @@ def test_demo_ingests_simulated_traffic_and_reports_it(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NOVA_")}
     env.update({"NOVA_DATA_DIR": str(tmp_path), "NOVA_HTTP_PORT": str(free_port())})
     out = subprocess.run(
-        [sys.executable, "-m", "deployments", "demo", "--visitors", "60", "--products", "80",
-         "--exit"],
-        env=env, capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "deployments",
+            "demo",
+            "--visitors",
+            "60",
+            "--products",
+            "80",
+            "--exit",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert out.returncode == 0, out.stderr[-3000:]
     report = out.stdout
