@@ -43,6 +43,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 bench: $(STAMP)
+	$(TEST_ENV) $(BIN)/python -m bench.ingress
 	$(TEST_ENV) $(BIN)/python -m bench.ingest
 
 clean:

@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import json
 import os
-import pickle
 import statistics
 import subprocess
 import sys
@@ -36,6 +35,7 @@ from typing import Any
 import httpx
 
 from bench import report
+from bench.loadgen import spawn as loadgen_spawn
 from config.settings import Settings, load_settings
 from deployments.simulate import Shopper, generate_catalog
 from ingest import shops
@@ -100,32 +100,7 @@ def loadgen(
         "path": "/v1/events",
         "headers": {"Content-Type": "application/json", "X-Nova-Key": shop.ingest_key},
     }
-    with tempfile.NamedTemporaryFile(suffix=".pickle") as f:
-        pickle.dump(spec, f)
-        f.flush()
-        out = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "bench.loadgen",
-                "--port",
-                str(port),
-                "--spec",
-                f.name,
-                "--mode",
-                mode,
-                "--concurrency",
-                str(concurrency),
-                "--duration",
-                str(duration),
-                "--rate",
-                str(rate),
-            ],
-            capture_output=True,
-            check=True,
-            timeout=duration + 120,
-        )
-    return json.loads(out.stdout)["records"]  # type: ignore[no-any-return]
+    return loadgen_spawn(port, spec, mode, concurrency, duration, rate)
 
 
 def summarise(records: list[list[float]], warmup_s: float, duration: float) -> Phase:

@@ -12,12 +12,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import pickle
 import subprocess
 import sys
-import tempfile
 
 from bench import report
+from bench.loadgen import spawn
 
 MODES = {
     "default proxy": {},
@@ -48,45 +47,21 @@ def serve_noop_and_measure(port: int, concurrencies: list[int], duration: float)
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     serve.run(Noop.bind(), name="noop", route_prefix="/v1/events")
     results = {}
-    with tempfile.NamedTemporaryFile(suffix=".pickle") as f:
-        pickle.dump(
-            {
-                "bodies": [b'{"shop":"x","events":[]}'],
-                "path": "/v1/events",
-                "headers": {"Content-Type": "application/json"},
-            },
-            f,
-        )
-        f.flush()
-        for c in concurrencies:
-            out = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "bench.loadgen",
-                    "--port",
-                    str(port),
-                    "--spec",
-                    f.name,
-                    "--mode",
-                    "closed",
-                    "--concurrency",
-                    str(c),
-                    "--duration",
-                    str(duration),
-                ],
-                capture_output=True,
-                check=True,
-            )
-            records = json.loads(out.stdout)["records"]
-            measured = [r for r in records if r[0] >= 2.0]
-            lat = sorted(r[1] * 1000 for r in measured)
-            results[c] = {
-                "rps": len(measured) / (duration - 2.0),
-                "p50": lat[len(lat) // 2],
-                "p99": lat[int(len(lat) * 0.99)],
-                "errors": sum(1 for r in records if r[2] >= 400),
-            }
+    spec = {
+        "bodies": [b'{"shop":"x","events":[]}'],
+        "path": "/v1/events",
+        "headers": {"Content-Type": "application/json"},
+    }
+    for c in concurrencies:
+        records = spawn(port, spec, "closed", c, duration)
+        measured = [r for r in records if r[0] >= 2.0]
+        lat = sorted(r[1] * 1000 for r in measured)
+        results[c] = {
+            "rps": len(measured) / (duration - 2.0),
+            "p50": lat[len(lat) // 2],
+            "p99": lat[int(len(lat) * 0.99)],
+            "errors": sum(1 for r in records if r[2] >= 400),
+        }
     serve.shutdown()
     ray.shutdown()
     print("RESULT " + json.dumps(results), flush=True)

@@ -19,7 +19,9 @@ import argparse
 import asyncio
 import json
 import pickle
+import subprocess
 import sys
+import tempfile
 import time
 from typing import Any
 
@@ -134,6 +136,37 @@ async def run(args: argparse.Namespace, spec: dict[str, Any]) -> list[list[float
             queue.put_nowait(None)
         await asyncio.gather(*(open_worker(queue) for _ in range(args.concurrency)))
     return records
+
+
+def spawn(
+    port: int, spec: dict[str, Any], mode: str, concurrency: int, duration: float, rate: float = 0.0
+) -> list[list[float]]:
+    """Run the load generator in its own process (so it does not share a GIL with anything
+    under test) and return its records."""
+    with tempfile.NamedTemporaryFile(suffix=".pickle") as f:
+        pickle.dump(spec, f)
+        f.flush()
+        args = [
+            "--port",
+            str(port),
+            "--spec",
+            f.name,
+            "--mode",
+            mode,
+            "--concurrency",
+            str(concurrency),
+            "--duration",
+            str(duration),
+            "--rate",
+            str(rate),
+        ]
+        out = subprocess.run(
+            [sys.executable, "-m", "bench.loadgen", *args],
+            capture_output=True,
+            check=True,
+            timeout=duration + 120,
+        )
+    return json.loads(out.stdout)["records"]  # type: ignore[no-any-return]
 
 
 def main() -> None:
