@@ -98,6 +98,8 @@ class Shop:
     require_consent: bool = True
     previous_key: str | None = None
     previous_key_expires_at: datetime | None = None
+    currency: str = "USD"  # the shop's currency: prices in the catalog are in it
+    uninstalled_at: datetime | None = None  # app/uninstalled: ingest and serving stop
 
     def accepts_key(self, key: str, now: datetime) -> bool:
         if hmac.compare_digest(key.encode(), self.ingest_key.encode()):
@@ -134,6 +136,10 @@ class Variant(BaseModel):
     inventory_quantity: int | None = None
     # Shopify's inventory_policy: "deny" stops selling at 0, "continue" keeps selling.
     inventory_policy: str = "deny"
+    # Whether Shopify tracks this variant's stock (inventory_management "shopify").
+    tracked: bool = True
+    inventory_item_id: str | None = None
+    option_values: tuple[str, ...] = ()
 
 
 class Product(BaseModel):
@@ -155,6 +161,13 @@ class Product(BaseModel):
     is_gift_card: bool = False
     image_url: str | None = None
     variants: tuple[Variant, ...] = ()
+    # Imported from a CSV export without Shopify's id: kept for content similarity, never
+    # served (the storefront cannot resolve it) until a webhook or bulk sync brings the id.
+    provisional: bool = False
+
+    @property
+    def published(self) -> bool:
+        return self.status == "active" and self.published_at is not None
 
     @property
     def price(self) -> Decimal:
@@ -163,3 +176,25 @@ class Product(BaseModel):
     @property
     def available(self) -> bool:
         return any(v.available for v in self.variants)
+
+    @property
+    def inventory(self) -> int | None:
+        """Units in stock over tracked variants; None when no variant is tracked."""
+        tracked = [v.inventory_quantity or 0 for v in self.variants if v.tracked]
+        return sum(tracked) if tracked else None
+
+
+class Collection(BaseModel):
+    """A collection: custom (members set by hand, known from exports) or smart (members by
+    rules, which Nova evaluates itself)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    handle: str
+    title: str
+    kind: str = "custom"  # custom | smart
+    rules: tuple[tuple[str, str, str], ...] = ()  # (column, relation, condition)
+    disjunctive: bool = False
+    published: bool = True
+    updated_at: datetime | None = None

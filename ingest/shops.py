@@ -76,6 +76,8 @@ class ShopDirectory:
             shop = await self._lookup(shop_id, fresh=True)
         if shop is None or not shop.accepts_key(key, now):
             raise UnknownShop("unknown shop or ingest key")
+        if shop.uninstalled_at is not None:
+            raise UnknownShop("the shop has uninstalled Nova")
         return shop
 
     async def _lookup(self, shop_id: str, *, fresh: bool) -> Shop | None:

@@ -14,11 +14,17 @@ async def open_stores(settings: Settings, *, migrate: bool = True) -> Stores:
     if settings.backend is Backend.EMBEDDED:
         from ingest.stores.local import LocalRateLimiter
         from ingest.stores.sqlite import (
-            SQLiteCatalog,
             SQLiteEvents,
             SQLitePopularity,
             SQLiteShops,
             SQLiteVisitors,
+        )
+        from ingest.stores.sqlite_catalog import (
+            SQLiteCatalog,
+            SQLiteDeliveries,
+            SQLiteMerch,
+            SQLiteStats,
+            SQLiteVersions,
         )
         from ingest.stores.sqlite_db import SQLiteDatabase
 
@@ -34,16 +40,22 @@ async def open_stores(settings: Settings, *, migrate: bool = True) -> Stores:
             popularity=SQLitePopularity(db),
             rate_limiter=LocalRateLimiter(),
             catalog=SQLiteCatalog(db),
+            merch=SQLiteMerch(db),
+            stats=SQLiteStats(db),
+            versions=SQLiteVersions(db),
+            deliveries=SQLiteDeliveries(db),
             health=db,
             schema=db,
             closers=[db],
         )
 
-    from ingest.stores.postgres import (
+    from ingest.stores.postgres import PostgresDatabase, PostgresEvents, PostgresShops
+    from ingest.stores.postgres_catalog import (
         PostgresCatalog,
-        PostgresDatabase,
-        PostgresEvents,
-        PostgresShops,
+        PostgresDeliveries,
+        PostgresMerch,
+        PostgresStats,
+        PostgresVersions,
     )
     from ingest.stores.redis_log import RedisIngestLog
     from ingest.stores.redis_state import (
@@ -69,6 +81,10 @@ async def open_stores(settings: Settings, *, migrate: bool = True) -> Stores:
         popularity=RedisPopularity(client, prefix),
         rate_limiter=RedisRateLimiter(client, prefix),
         catalog=PostgresCatalog(pg),
+        merch=PostgresMerch(pg),
+        stats=PostgresStats(pg),
+        versions=PostgresVersions(pg),
+        deliveries=PostgresDeliveries(pg),
         health=RedisHealth(client),
         schema=pg,
         closers=[pg, _RedisCloser(client)],

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
-from ingest.records import Product, Shop, StoredEvent, Visitor
+from ingest.records import Collection, Product, Shop, StoredEvent, Visitor
 
 
 class ShopStore(Protocol):
@@ -110,7 +110,11 @@ class RateLimiter(Protocol):
 
 
 class CatalogStore(Protocol):
-    async def upsert_products(self, shop_id: str, products: Sequence[Product]) -> None: ...
+    """Products, collections and stock. Every change bumps the shop's "catalog" version."""
+
+    async def upsert_products(self, shop_id: str, products: Sequence[Product]) -> None:
+        """Insert or replace; a product with Shopify's id replaces a provisional one with the
+        same handle (ingest/shopify/csv_export.py)."""
 
     async def delete_product(self, shop_id: str, product_id: str) -> bool: ...
 
@@ -123,6 +127,66 @@ class CatalogStore(Protocol):
     async def products_of_variants(
         self, shop_id: str, variant_ids: Sequence[str]
     ) -> dict[str, str]: ...
+
+    async def upsert_collections(self, shop_id: str, collections: Sequence[Collection]) -> None: ...
+
+    async def delete_collection(self, shop_id: str, collection_id: str) -> bool: ...
+
+    async def list_collections(self, shop_id: str) -> list[Collection]: ...
+
+    async def set_inventory_level(
+        self, shop_id: str, inventory_item_id: str, location_id: str, available: int
+    ) -> int:
+        """Record one location's stock of an item; returns the item's total over locations."""
+
+    async def variant_of_inventory_item(
+        self, shop_id: str, inventory_item_id: str
+    ) -> tuple[str, str] | None:
+        """(product id, variant id) of the variant stocked as this inventory item."""
+
+
+class Versions(Protocol):
+    """Change counters per shop and kind ("catalog", "rules", "experiments", "stats"), which
+    serving replicas poll to reload only what changed."""
+
+    async def get(self, shop_id: str) -> dict[str, int]: ...
+
+
+class MerchStore(Protocol):
+    """Merchant configuration: versioned rule sets and experiments, as JSON documents whose
+    shape the ranking package owns (deployments/ranking/rules.py, experiments.py)."""
+
+    async def save_rules(self, shop_id: str, doc: dict[str, Any], at: datetime) -> int:
+        """Store a new rule-set version; returns its number (1, 2, ...)."""
+
+    async def rules(
+        self, shop_id: str, version: int | None = None
+    ) -> tuple[int, dict[str, Any]] | None:
+        """The given version, or the latest; None if the shop has none."""
+
+    async def rule_versions(self, shop_id: str) -> list[tuple[int, datetime]]: ...
+
+    async def save_experiment(
+        self, shop_id: str, experiment_id: str, doc: dict[str, Any]
+    ) -> None: ...
+
+    async def experiments(self, shop_id: str) -> list[dict[str, Any]]: ...
+
+
+class StatsStore(Protocol):
+    """Statistics computed from events (co-occurrence neighbour tables), one blob per kind."""
+
+    async def save_stats(self, shop_id: str, kind: str, blob: bytes, at: datetime) -> None: ...
+
+    async def stats(self, shop_id: str, kind: str) -> tuple[datetime, bytes] | None: ...
+
+
+class DeliveryLog(Protocol):
+    """Webhook deliveries already handled (X-Shopify-Webhook-Id)."""
+
+    async def seen(self, shop_id: str, webhook_id: str) -> bool: ...
+
+    async def record(self, shop_id: str, webhook_id: str, topic: str, at: datetime) -> None: ...
 
 
 class Health(Protocol):
@@ -147,6 +211,10 @@ class Stores:
     popularity: Popularity
     rate_limiter: RateLimiter
     catalog: CatalogStore
+    merch: MerchStore
+    stats: StatsStore
+    versions: Versions
+    deliveries: DeliveryLog
     health: Health
     schema: Schema
     closers: list[object]

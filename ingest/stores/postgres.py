@@ -12,7 +12,7 @@ import asyncpg
 
 from ingest import migrate
 from ingest.errors import ShopExists, StoreUnavailable
-from ingest.records import EVENT_COLUMNS, Product, Shop, StoredEvent
+from ingest.records import EVENT_COLUMNS, Shop, StoredEvent
 
 _PARTITION_LOCK_KEY = 0x4E6F7650
 # Failures that mean "the server cannot be used right now", as opposed to a bug in a query.
@@ -121,7 +121,8 @@ class PostgresShops:
         async with translated():
             try:
                 await self._db.pool.execute(
-                    "INSERT INTO shops VALUES ($1, $2, $3, $4, $5, $6)", *_shop_row(shop)
+                    f"INSERT INTO shops ({_SHOP_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    *_shop_row(shop),
                 )
             except asyncpg.UniqueViolationError:
                 raise ShopExists(shop.shop_id) from None
@@ -129,9 +130,10 @@ class PostgresShops:
     async def save_shop(self, shop: Shop) -> None:
         async with translated():
             await self._db.pool.execute(
-                "INSERT INTO shops VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (shop_id) DO UPDATE "
-                "SET ingest_key = $2, previous_key = $3, previous_key_expires_at = $4, "
-                "require_consent = $5",
+                f"INSERT INTO shops ({_SHOP_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+                "ON CONFLICT (shop_id) DO UPDATE SET ingest_key = $2, previous_key = $3, "
+                "previous_key_expires_at = $4, require_consent = $5, currency = $7, "
+                "uninstalled_at = $8",
                 *_shop_row(shop),
             )
 
@@ -146,6 +148,12 @@ class PostgresShops:
         return [Shop(**dict(r)) for r in rows]
 
 
+_SHOP_COLUMNS = (
+    "shop_id, ingest_key, previous_key, previous_key_expires_at, require_consent, created_at, "
+    "currency, uninstalled_at"
+)
+
+
 def _shop_row(s: Shop) -> tuple[Any, ...]:
     return (
         s.shop_id,
@@ -154,6 +162,8 @@ def _shop_row(s: Shop) -> tuple[Any, ...]:
         s.previous_key_expires_at,
         s.require_consent,
         s.created_at,
+        s.currency,
+        s.uninstalled_at,
     )
 
 
@@ -227,67 +237,3 @@ def _event_record(e: StoredEvent, now: datetime) -> tuple[Any, ...]:
         e.country,
         json.dumps(e.payload, separators=(",", ":")),
     )
-
-
-class PostgresCatalog:
-    def __init__(self, db: PostgresDatabase) -> None:
-        self._db = db
-
-    async def upsert_products(self, shop_id: str, products: Sequence[Product]) -> None:
-        async with translated(), self._db.pool.acquire() as conn, conn.transaction():
-            await conn.executemany(
-                "INSERT INTO products VALUES ($1, $2, $3, $4, $5::jsonb) "
-                "ON CONFLICT (shop_id, product_id) DO UPDATE "
-                "SET status = $3, updated_at = $4, doc = $5::jsonb",
-                [(shop_id, p.id, p.status, p.updated_at, p.model_dump_json()) for p in products],
-            )
-            await conn.execute(
-                "DELETE FROM variants WHERE shop_id = $1 AND product_id = ANY($2::text[])",
-                shop_id,
-                [p.id for p in products],
-            )
-            await conn.executemany(
-                "INSERT INTO variants VALUES ($1, $2, $3) ON CONFLICT (shop_id, variant_id) "
-                "DO UPDATE SET product_id = $3",
-                [(shop_id, v.id, p.id) for p in products for v in p.variants],
-            )
-
-    async def delete_product(self, shop_id: str, product_id: str) -> bool:
-        async with translated(), self._db.pool.acquire() as conn, conn.transaction():
-            status = await conn.execute(
-                "DELETE FROM products WHERE shop_id = $1 AND product_id = $2", shop_id, product_id
-            )
-            await conn.execute(
-                "DELETE FROM variants WHERE shop_id = $1 AND product_id = $2", shop_id, product_id
-            )
-        return bool(status != "DELETE 0")
-
-    async def get_products(self, shop_id: str, product_ids: Sequence[str]) -> dict[str, Product]:
-        async with translated():
-            rows = await self._db.pool.fetch(
-                "SELECT doc::text FROM products "
-                "WHERE shop_id = $1 AND product_id = ANY($2::text[])",
-                shop_id,
-                list(product_ids),
-            )
-        products = (Product.model_validate_json(r[0]) for r in rows)
-        return {p.id: p for p in products}
-
-    async def list_products(self, shop_id: str) -> list[Product]:
-        async with translated():
-            rows = await self._db.pool.fetch(
-                "SELECT doc::text FROM products WHERE shop_id = $1 ORDER BY product_id", shop_id
-            )
-        return [Product.model_validate_json(r[0]) for r in rows]
-
-    async def products_of_variants(
-        self, shop_id: str, variant_ids: Sequence[str]
-    ) -> dict[str, str]:
-        async with translated():
-            rows = await self._db.pool.fetch(
-                "SELECT variant_id, product_id FROM variants "
-                "WHERE shop_id = $1 AND variant_id = ANY($2::text[])",
-                shop_id,
-                list(variant_ids),
-            )
-        return {r[0]: r[1] for r in rows}

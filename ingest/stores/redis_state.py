@@ -273,13 +273,16 @@ class MirroredShops:
 
 def _shop_json(shop: Shop) -> str:
     d = asdict(shop)
-    for name in ("created_at", "previous_key_expires_at"):
+    for name in _SHOP_TIMES:
         d[name] = d[name].isoformat() if d[name] else None
     return json.dumps(d)
 
 
 def _shop_from_json(raw: bytes | str) -> Shop:
     d = json.loads(raw)
-    for name in ("created_at", "previous_key_expires_at"):
-        d[name] = datetime.fromisoformat(d[name]) if d[name] else None
+    for name in _SHOP_TIMES:
+        d[name] = datetime.fromisoformat(d[name]) if d.get(name) else None
     return Shop(**d)
+
+
+_SHOP_TIMES = ("created_at", "previous_key_expires_at", "uninstalled_at")

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from ingest import popularity as pop
 from ingest import session
 from ingest.errors import ShopExists
-from ingest.records import EVENT_COLUMNS, Product, Shop, StoredEvent, Visitor
+from ingest.records import EVENT_COLUMNS, Shop, StoredEvent, Visitor
 from ingest.stores.base import Hit
 from ingest.stores.sqlite_db import SQLiteDatabase, transaction
 
@@ -77,7 +77,9 @@ class SQLiteShops:
     async def create_shop(self, shop: Shop) -> None:
         def _create(conn: sqlite3.Connection) -> None:
             try:
-                conn.execute("INSERT INTO shops VALUES (?, ?, ?, ?, ?, ?)", _shop_row(shop))
+                conn.execute(
+                    f"INSERT INTO shops ({_SHOP_COLUMNS}) VALUES ({_MARKS})", _shop_row(shop)
+                )
             except sqlite3.IntegrityError:
                 raise ShopExists(shop.shop_id) from None
 
@@ -86,7 +88,7 @@ class SQLiteShops:
     async def save_shop(self, shop: Shop) -> None:
         await self._db.run(
             lambda c: c.execute(
-                "INSERT OR REPLACE INTO shops VALUES (?, ?, ?, ?, ?, ?)", _shop_row(shop)
+                f"INSERT OR REPLACE INTO shops ({_SHOP_COLUMNS}) VALUES ({_MARKS})", _shop_row(shop)
             )
         )
 
@@ -103,8 +105,16 @@ class SQLiteShops:
         return [_shop(r) for r in rows]
 
 
+_SHOP_COLUMNS = (
+    "shop_id, ingest_key, previous_key, previous_key_expires_at, require_consent, created_at, "
+    "currency, uninstalled_at"
+)
+_MARKS = ", ".join("?" for _ in _SHOP_COLUMNS.split(","))
+
+
 def _shop_row(s: Shop) -> tuple[object, ...]:
     expires = ts(s.previous_key_expires_at) if s.previous_key_expires_at else None
+    uninstalled = ts(s.uninstalled_at) if s.uninstalled_at else None
     return (
         s.shop_id,
         s.ingest_key,
@@ -112,6 +122,8 @@ def _shop_row(s: Shop) -> tuple[object, ...]:
         expires,
         int(s.require_consent),
         ts(s.created_at),
+        s.currency,
+        uninstalled,
     )
 
 
@@ -123,6 +135,8 @@ def _shop(r: sqlite3.Row) -> Shop:
         previous_key_expires_at=_dt(r["previous_key_expires_at"]),
         require_consent=bool(r["require_consent"]),
         created_at=datetime.fromisoformat(r["created_at"]),
+        currency=r["currency"],
+        uninstalled_at=_dt(r["uninstalled_at"]),
     )
 
 
@@ -352,85 +366,3 @@ class SQLitePopularity:
         for product_id, epoch, score in rows:
             totals[product_id] += pop.decayed(score, epoch, now_s, half_life)
         return sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
-
-
-class SQLiteCatalog:
-    def __init__(self, db: SQLiteDatabase) -> None:
-        self._db = db
-
-    async def upsert_products(self, shop_id: str, products: Sequence[Product]) -> None:
-        def _upsert(conn: sqlite3.Connection) -> None:
-            with transaction(conn):
-                for p in products:
-                    conn.execute(
-                        "INSERT OR REPLACE INTO products VALUES (?, ?, ?, ?, ?)",
-                        (
-                            shop_id,
-                            p.id,
-                            p.status,
-                            ts(p.updated_at) if p.updated_at else None,
-                            p.model_dump_json(),
-                        ),
-                    )
-                    conn.execute(
-                        "DELETE FROM variants WHERE shop_id = ? AND product_id = ?", (shop_id, p.id)
-                    )
-                    conn.executemany(
-                        "INSERT OR REPLACE INTO variants VALUES (?, ?, ?)",
-                        [(shop_id, v.id, p.id) for v in p.variants],
-                    )
-
-        await self._db.run(_upsert)
-
-    async def delete_product(self, shop_id: str, product_id: str) -> bool:
-        def _delete(conn: sqlite3.Connection) -> bool:
-            with transaction(conn):
-                n = conn.execute(
-                    "DELETE FROM products WHERE shop_id = ? AND product_id = ?",
-                    (shop_id, product_id),
-                ).rowcount
-                conn.execute(
-                    "DELETE FROM variants WHERE shop_id = ? AND product_id = ?",
-                    (shop_id, product_id),
-                )
-            return n > 0
-
-        return await self._db.run(_delete)
-
-    async def get_products(self, shop_id: str, product_ids: Sequence[str]) -> dict[str, Product]:
-        ids = list(dict.fromkeys(product_ids))
-        if not ids:
-            return {}
-        marks = ", ".join("?" for _ in ids)
-        rows = await self._db.run(
-            lambda c: c.execute(
-                f"SELECT doc FROM products WHERE shop_id = ? AND product_id IN ({marks})",
-                (shop_id, *ids),
-            ).fetchall()
-        )
-        products = (Product.model_validate_json(r[0]) for r in rows)
-        return {p.id: p for p in products}
-
-    async def list_products(self, shop_id: str) -> list[Product]:
-        rows = await self._db.run(
-            lambda c: c.execute(
-                "SELECT doc FROM products WHERE shop_id = ? ORDER BY product_id", (shop_id,)
-            ).fetchall()
-        )
-        return [Product.model_validate_json(r[0]) for r in rows]
-
-    async def products_of_variants(
-        self, shop_id: str, variant_ids: Sequence[str]
-    ) -> dict[str, str]:
-        ids = list(dict.fromkeys(variant_ids))
-        if not ids:
-            return {}
-        marks = ", ".join("?" for _ in ids)
-        rows = await self._db.run(
-            lambda c: c.execute(
-                f"SELECT variant_id, product_id FROM variants WHERE shop_id = ? "
-                f"AND variant_id IN ({marks})",
-                (shop_id, *ids),
-            ).fetchall()
-        )
-        return {r[0]: r[1] for r in rows}

@@ -35,12 +35,11 @@ def event(event_id: str, name: str = "product_viewed", **kw: object) -> StoredEv
 
 
 def product(pid: str, *variants: str, price: str = "10.00", **kw: object) -> Product:
+    fields: dict[str, object] = {"title": f"Product {pid}", "handle": f"p-{pid}", **kw}
     return Product(
         id=pid,
-        title=f"Product {pid}",
-        handle=f"p-{pid}",
         variants=tuple(Variant(id=v, price=Decimal(price)) for v in variants),
-        **kw,  # type: ignore[arg-type]
+        **fields,  # type: ignore[arg-type]
     )
 
 
@@ -216,3 +215,73 @@ async def test_catalog_upsert_lookup_and_delete(stores: Stores) -> None:
 async def test_schema_migration_is_idempotent(stores: Stores) -> None:
     assert await stores.schema.migrate() == []
     await stores.health.ping()
+
+
+async def test_collections_stock_and_provisional_products(stores: Stores) -> None:
+    from ingest.records import Collection
+
+    shop = new_shop_domain()
+    before = (await stores.versions.get(shop)).get("catalog", 0)
+    smart = Collection(
+        id="7", handle="summer", title="Summer", kind="smart", rules=(("tag", "equals", "summer"),)
+    )
+    await stores.catalog.upsert_collections(
+        shop, [smart, Collection(id="8", handle="a", title="A")]
+    )
+    assert [c.id for c in await stores.catalog.list_collections(shop)] == ["7", "8"]
+    assert (await stores.catalog.list_collections(shop))[0] == smart
+    assert await stores.catalog.delete_collection(shop, "8") is True
+    assert await stores.catalog.delete_collection(shop, "8") is False
+
+    item = Variant(id="21", price=Decimal("5"), inventory_item_id="900")
+    await stores.catalog.upsert_products(
+        shop, [Product(id="2", title="P", handle="p", variants=(item,))]
+    )
+    assert await stores.catalog.variant_of_inventory_item(shop, "900") == ("2", "21")
+    assert await stores.catalog.variant_of_inventory_item(shop, "901") is None
+    assert await stores.catalog.set_inventory_level(shop, "900", "loc-1", 3) == 3
+    assert await stores.catalog.set_inventory_level(shop, "900", "loc-2", 4) == 7
+    assert await stores.catalog.set_inventory_level(shop, "900", "loc-1", 0) == 4
+
+    provisional = product("handle:tee", "handle:tee:1", provisional=True, handle="tee")
+    await stores.catalog.upsert_products(shop, [provisional])
+    assert "handle:tee" in {p.id for p in await stores.catalog.list_products(shop)}
+    await stores.catalog.upsert_products(shop, [product("5", "51", handle="tee")])
+    assert {p.id for p in await stores.catalog.list_products(shop)} == {"2", "5"}
+    assert (await stores.versions.get(shop))["catalog"] >= before + 6
+
+
+async def test_rules_experiments_stats_and_deliveries(stores: Stores) -> None:
+    shop = new_shop_domain()
+    assert await stores.merch.rules(shop) is None
+    v1 = await stores.merch.save_rules(shop, {"rules": [{"kind": "exclude"}]}, NOW)
+    v2 = await stores.merch.save_rules(shop, {"rules": []}, NOW + timedelta(minutes=1))
+    assert (v1, v2) == (1, 2)
+    assert await stores.merch.rules(shop) == (2, {"rules": []})
+    assert await stores.merch.rules(shop, 1) == (1, {"rules": [{"kind": "exclude"}]})
+    assert await stores.merch.rules(shop, 3) is None
+    assert [v for v, _ in await stores.merch.rule_versions(shop)] == [1, 2]
+    assert (await stores.merch.rule_versions(shop))[1][1] == NOW + timedelta(minutes=1)
+    assert await stores.merch.rules(new_shop_domain()) is None
+
+    await stores.merch.save_experiment(shop, "exp-b", {"id": "exp-b", "status": "draft"})
+    await stores.merch.save_experiment(shop, "exp-a", {"id": "exp-a"})
+    await stores.merch.save_experiment(shop, "exp-b", {"id": "exp-b", "status": "running"})
+    assert await stores.merch.experiments(shop) == [
+        {"id": "exp-a"},
+        {"id": "exp-b", "status": "running"},
+    ]
+
+    assert await stores.stats.stats(shop, "co_view") is None
+    await stores.stats.save_stats(shop, "co_view", b"\x00\x01blob", NOW)
+    await stores.stats.save_stats(shop, "co_view", b"newer", NOW + timedelta(hours=1))
+    assert await stores.stats.stats(shop, "co_view") == (NOW + timedelta(hours=1), b"newer")
+
+    versions = await stores.versions.get(shop)
+    assert (versions["rules"], versions["experiments"], versions["stats"]) == (2, 3, 2)
+
+    assert await stores.deliveries.seen(shop, "wh-1") is False
+    await stores.deliveries.record(shop, "wh-1", "products/update", NOW)
+    await stores.deliveries.record(shop, "wh-1", "products/update", NOW)
+    assert await stores.deliveries.seen(shop, "wh-1") is True
+    assert await stores.deliveries.seen(new_shop_domain(), "wh-1") is False
