@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from config.settings import Settings
+from deployments.admin_merch import merch_routes
 from deployments.errors import error_response, handle_nova_error
 from ingest import shops as shop_ops
 from ingest.errors import InvalidRequest, NotFound, NovaError
@@ -102,6 +103,7 @@ def build_admin_app(settings: Settings, stores: Stores) -> Starlette:
             Route("/shops/{shop}", guarded(get_one), methods=["GET"]),
             Route("/shops/{shop}/rotate-key", guarded(rotate), methods=["POST"]),
             Route("/health", guarded(health), methods=["GET"]),
+            *merch_routes(stores, guarded),
         ],
         exception_handlers={NovaError: handle_nova_error},
     )

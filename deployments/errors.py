@@ -8,12 +8,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ingest.errors import (
+    AlreadyExists,
+    InvalidParameter,
     InvalidRequest,
+    InvalidSignature,
     NotFound,
+    NotSupported,
     NovaError,
     PayloadTooLarge,
+    ProductNotFound,
     RateLimited,
-    ShopExists,
     StoreUnavailable,
     UnknownShop,
 )
@@ -21,10 +25,14 @@ from ingest.errors import (
 _STATUS: list[tuple[type[NovaError], int, str]] = [
     (InvalidRequest, 400, "Bad request"),
     (UnknownShop, 401, "Unauthorized"),
+    (InvalidSignature, 401, "Unauthorized"),
+    (ProductNotFound, 404, "Product not found"),
     (NotFound, 404, "Not found"),
-    (ShopExists, 409, "Conflict"),
+    (InvalidParameter, 422, "Invalid parameter error"),
+    (AlreadyExists, 409, "Conflict"),
     (PayloadTooLarge, 413, "Payload too large"),
     (RateLimited, 429, "Too many requests"),
+    (NotSupported, 501, "Not implemented"),
     (StoreUnavailable, 503, "Service unavailable"),
 ]
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ray.serve import metrics
 
+from deployments.ranking.engine import Result
 from ingest.service import IngestResult
 
 _LATENCY_MS = [1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0]
@@ -82,3 +83,36 @@ class WriterMetrics:
         self.store_up = metrics.Gauge(
             "nova_writer_store_up", description="1 if the last write to PostgreSQL succeeded."
         )
+
+
+class RecommendationMetrics:
+    def __init__(self) -> None:
+        self.requests = metrics.Counter(
+            "nova_recommendations_requests",
+            description="GET /v1/recommendations by intent and HTTP status.",
+            tag_keys=("intent", "status"),  # type: ignore[arg-type]
+        )
+        self.latency = metrics.Histogram(
+            "nova_recommendations_latency_ms",
+            description="Time to answer a recommendations request.",
+            boundaries=_LATENCY_MS,
+            tag_keys=("intent",),
+        )
+        self.products = metrics.Counter(
+            "nova_recommendations_products",
+            description="Products served, by the source that put them first in their reasons.",
+            tag_keys=("intent", "source"),  # type: ignore[arg-type]
+        )
+
+    def observe(self, result: Result | None, status: int, seconds: float) -> None:
+        intent = result.intent if result else "none"
+        self.requests.inc(1, tags={"intent": intent, "status": str(status)})
+        self.latency.observe(seconds * 1000, tags={"intent": intent})
+        if result is None:
+            return
+        sources: dict[str, int] = {}
+        for ranked in result.products:
+            name = next((r["name"] for r in ranked.reasons if r["type"] == "source"), "rule")
+            sources[name] = sources.get(name, 0) + 1
+        for source, count in sources.items():
+            self.products.inc(count, tags={"intent": intent, "source": source})

@@ -19,6 +19,10 @@ class UnknownShop(NovaError):
     """The shop does not exist or the ingest key does not match it."""
 
 
+class InvalidSignature(NovaError):
+    """A webhook's HMAC is missing or does not match the body under the app's secrets."""
+
+
 class PayloadTooLarge(NovaError):
     """The body or the number of events is over the documented limit."""
 
@@ -39,9 +43,25 @@ class StoreUnavailable(NovaError):
         self.retry_after_s = 2.0
 
 
-class ShopExists(NovaError):
+class AlreadyExists(NovaError):
+    """Creating something that exists (answered 409)."""
+
+
+class ShopExists(AlreadyExists):
     """A shop with this domain was created before."""
 
 
 class NotFound(NovaError):
     """The requested object does not exist."""
+
+
+class ProductNotFound(NotFound):
+    """A recommendations request named a product that is not published in the shop."""
+
+
+class InvalidParameter(NovaError):
+    """A query parameter is missing or wrong (Shopify answers these with 422)."""
+
+
+class NotSupported(NovaError):
+    """A request Nova understands but does not handle yet (and must not pretend to)."""

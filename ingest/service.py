@@ -188,11 +188,23 @@ class IngestService:
                 await stores.visitors.record(
                     shop_id, client_id, fresh, state=state.value, ttl_s=ttl
                 )
+            customer = next((e.customer_id for e in fresh if e.customer_id), None)
+            if state.persists_events and customer:
+                # The customer's own state follows them across devices and sessions.
+                await stores.visitors.record(
+                    shop_id, customer_key(customer), fresh, state=state.value, ttl_s=s.session_ttl_s
+                )
             counted = popularity.hits(fresh)
             if counted:
                 await stores.popularity.add(shop_id, counted)
         except StoreUnavailable:
             log.warning("hot state update failed", extra={"shop": shop_id}, exc_info=True)
+
+
+def customer_key(customer_id: str) -> str:
+    """The visitor-state key of a logged-in customer (client ids are Shopify's UUIDs, so the
+    prefix cannot collide with one)."""
+    return f"customer:{customer_id}"
 
 
 def _batch_identity(body: dict[str, Any]) -> tuple[Consent | None, str | None]:

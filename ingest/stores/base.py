@@ -60,6 +60,12 @@ class EventStore(Protocol):
     async def customer_of(self, shop_id: str, client_id: str) -> str | None:
         """The customer a client id was last linked to (identity stitching), if any."""
 
+    async def basket_items(self, shop_id: str, kind: str, since: datetime) -> list[tuple[str, str]]:
+        """(basket, product id) pairs since a time, for co-occurrence statistics.
+        kind "view" / "cart": a basket is one visitor's day of product views / add-to-carts;
+        kind "purchase": a basket is one order (checkout_completed and orders/create of the
+        same order share it)."""
+
 
 class VisitorState(Protocol):
     """Hot, expiring state of visitors: what a session did, and pending visitors' events."""
@@ -70,6 +76,9 @@ class VisitorState(Protocol):
         """Fold events into the visitor's recent views, cart and last activity."""
 
     async def get(self, shop_id: str, client_id: str) -> Visitor: ...
+
+    async def get_many(self, shop_id: str, client_ids: Sequence[str]) -> list[Visitor]:
+        """Several visitors in one round trip (a client and its customer, for serving)."""
 
     async def hold_pending(
         self, shop_id: str, client_id: str, events: Sequence[StoredEvent], *, ttl_s: int

@@ -42,6 +42,8 @@ FROM incoming i JOIN fresh USING (shop_id, event_id)
 ORDER BY i.shop_id, i.event_id, i.received_at
 """
 
+_BASKET_EVENTS = {"view": "product_viewed", "cart": "product_added_to_cart"}
+
 _LINK_IDENTITIES = """
 INSERT INTO identities (shop_id, client_id, customer_id, linked_at)
 SELECT shop_id, client_id, customer_id, min(occurred_at) FROM incoming
@@ -206,6 +208,26 @@ class PostgresEvents:
         async with translated():
             rows = await self._db.pool.fetch(sql, shop_id, limit)
         return [StoredEvent.from_dict(dict(r)) for r in rows]
+
+    async def basket_items(self, shop_id: str, kind: str, since: datetime) -> list[tuple[str, str]]:
+        if kind == "purchase":
+            sql = (
+                "SELECT coalesce(e.order_id, e.event_id), item->>'product_id' FROM events e, "
+                "jsonb_array_elements(e.payload->'items') item WHERE e.shop_id = $1 "
+                "AND e.name IN ('checkout_completed', 'order_created') AND e.occurred_at >= $2 "
+                "AND item->>'product_id' IS NOT NULL"
+            )
+            args: tuple[Any, ...] = (shop_id, since)
+        else:
+            sql = (
+                "SELECT client_id || ':' || to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD'), "
+                "product_id FROM events WHERE shop_id = $1 AND name = $2 AND occurred_at >= $3 "
+                "AND product_id IS NOT NULL"
+            )
+            args = (shop_id, _BASKET_EVENTS[kind], since)
+        async with translated():
+            rows = await self._db.pool.fetch(sql, *args)
+        return [(r[0], r[1]) for r in rows]
 
     async def customer_of(self, shop_id: str, client_id: str) -> str | None:
         async with translated():

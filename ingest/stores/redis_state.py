@@ -122,22 +122,33 @@ class RedisVisitors:
             )
 
     async def get(self, shop_id: str, client_id: str) -> Visitor:
-        k = self._keys(shop_id, client_id)
+        return (await self.get_many(shop_id, [client_id]))[0]
+
+    async def get_many(self, shop_id: str, client_ids: Sequence[str]) -> list[Visitor]:
         pipe = self._r.pipeline(transaction=False)
-        pipe.lrange(k[keys.RECENT], 0, -1)
-        pipe.smembers(k[keys.CART])
-        pipe.hgetall(k[keys.VISITOR])
+        for client_id in client_ids:
+            k = self._keys(shop_id, client_id)
+            pipe.lrange(k[keys.RECENT], 0, -1)
+            pipe.smembers(k[keys.CART])
+            pipe.hgetall(k[keys.VISITOR])
         async with translated():
-            recent, cart, fields = await pipe.execute()
-        info = {a.decode(): b.decode() for a, b in fields.items()}
-        return Visitor(
-            client_id=client_id,
-            recent_views=tuple(p.decode() for p in recent),
-            cart=frozenset(p.decode() for p in cart),
-            last_seen=datetime.fromisoformat(info["last_seen"]) if "last_seen" in info else None,
-            customer_id=info.get("customer_id"),
-            privacy_state=info.get("state"),
-        )
+            replies = await pipe.execute()
+        out = []
+        for n, client_id in enumerate(client_ids):
+            recent, cart, fields = replies[3 * n : 3 * n + 3]
+            info = {a.decode(): b.decode() for a, b in fields.items()}
+            last_seen = info.get("last_seen")
+            out.append(
+                Visitor(
+                    client_id=client_id,
+                    recent_views=tuple(p.decode() for p in recent),
+                    cart=frozenset(p.decode() for p in cart),
+                    last_seen=datetime.fromisoformat(last_seen) if last_seen else None,
+                    customer_id=info.get("customer_id"),
+                    privacy_state=info.get("state"),
+                )
+            )
+        return out
 
     async def hold_pending(
         self, shop_id: str, client_id: str, events: Sequence[StoredEvent], *, ttl_s: int

@@ -218,6 +218,25 @@ class SQLiteEvents:
         rows = await self._db.run(lambda c: c.execute(sql, (shop_id, limit)).fetchall())
         return [StoredEvent.from_dict(dict(r)) for r in rows]
 
+    async def basket_items(self, shop_id: str, kind: str, since: datetime) -> list[tuple[str, str]]:
+        if kind == "purchase":
+            sql = (
+                "SELECT coalesce(e.order_id, e.event_id), json_extract(item.value, '$.product_id') "
+                "FROM events e, json_each(e.payload, '$.items') item WHERE e.shop_id = ? "
+                "AND e.name IN ('checkout_completed', 'order_created') AND e.occurred_at >= ? "
+                "AND json_extract(item.value, '$.product_id') IS NOT NULL"
+            )
+            args: tuple[object, ...] = (shop_id, ts(since))
+        else:
+            sql = (
+                "SELECT client_id || ':' || substr(occurred_at, 1, 10), product_id FROM events "
+                "WHERE shop_id = ? AND name = ? AND occurred_at >= ? AND product_id IS NOT NULL"
+            )
+            names = {"view": "product_viewed", "cart": "product_added_to_cart"}
+            args = (shop_id, names[kind], ts(since))
+        rows = await self._db.run(lambda c: c.execute(sql, args).fetchall())
+        return [(r[0], r[1]) for r in rows]
+
     async def customer_of(self, shop_id: str, client_id: str) -> str | None:
         row = await self._db.run(
             lambda c: c.execute(
@@ -260,6 +279,9 @@ class SQLiteVisitors:
 
     async def get(self, shop_id: str, client_id: str) -> Visitor:
         return await self._db.run(lambda c: _load_visitor(c, shop_id, client_id))
+
+    async def get_many(self, shop_id: str, client_ids: Sequence[str]) -> list[Visitor]:
+        return await self._db.run(lambda c: [_load_visitor(c, shop_id, i) for i in client_ids])
 
     async def hold_pending(
         self, shop_id: str, client_id: str, events: Sequence[StoredEvent], *, ttl_s: int

@@ -10,11 +10,16 @@ from starlette.requests import Request
 from deployments.errors import error_response, handle_nova_error, to_response
 from ingest import errors
 from ingest.errors import (
+    AlreadyExists,
     InvalidEvent,
+    InvalidParameter,
     InvalidRequest,
+    InvalidSignature,
     NotFound,
+    NotSupported,
     NovaError,
     PayloadTooLarge,
+    ProductNotFound,
     RateLimited,
     ShopExists,
     StoreUnavailable,
@@ -24,10 +29,15 @@ from ingest.errors import (
 CASES: list[tuple[NovaError, int, str]] = [
     (InvalidRequest("body must be a JSON object"), 400, "Bad request"),
     (UnknownShop("unknown shop or ingest key"), 401, "Unauthorized"),
+    (InvalidSignature("X-Shopify-Hmac-Sha256 does not match"), 401, "Unauthorized"),
     (NotFound("no shop x"), 404, "Not found"),
+    (ProductNotFound("No product with id 1 is published"), 404, "Product not found"),
+    (InvalidParameter("A product_id value is missing"), 422, "Invalid parameter error"),
     (ShopExists("x.myshopify.com"), 409, "Conflict"),
+    (AlreadyExists("experiment x exists"), 409, "Conflict"),
     (PayloadTooLarge("101 events"), 413, "Payload too large"),
     (RateLimited(0.3), 429, "Too many requests"),
+    (NotSupported("customers/redact is not handled yet"), 501, "Not implemented"),
     (StoreUnavailable("redis"), 503, "Service unavailable"),
 ]
 

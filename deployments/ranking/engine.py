@@ -1,0 +1,268 @@
+"""The recommender: one request in, an ordered list of products with their reasons out.
+
+Plain Python over a ShopView; no Ray, no I/O. The caller (deployments/recommendations_app.py)
+looks up the visitor's session state when privacy allows and passes it in.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+import numpy as np
+
+from deployments.ranking import rules as rules_mod
+from deployments.ranking import strategies as s
+from deployments.ranking.experiments import Experiment, VariantSpec, choose
+from deployments.ranking.rules import RuleSet
+from deployments.ranking.view import ShopView
+
+SHOPIFY_INTENTS = ("related", "complementary")
+NOVA_INTENTS = (
+    "personalized",
+    "trending",
+    "recently_viewed",
+    "new_arrivals",
+    "frequently_bought_together",
+)
+INTENTS = SHOPIFY_INTENTS + NOVA_INTENTS
+NEEDS_PRODUCT = ("related", "complementary")
+IN_STOCK_INTENTS = ("complementary", "frequently_bought_together")
+# Weights of the sources blended into the first step of each intent.
+RELATED_BLEND = {"co_view": 1.0, "co_cart": 0.5}
+COPURCHASE_BLEND = {"co_purchase": 1.0, "co_cart": 0.5}
+PERSONAL_BLEND = {"co_view": 1.0, "co_purchase": 0.5}
+
+
+@dataclass(frozen=True)
+class Request:
+    intent: str
+    limit: int
+    product_id: str | None = None
+    cart: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    widget: str | None = None
+    device: str | None = None
+    country: str | None = None
+    unit: str | None = None  # the id experiments assign by (customer id, else client id)
+
+
+@dataclass(frozen=True)
+class Visitor:
+    """What the session may contribute: empty for contextual-only requests (no consent)."""
+
+    recent_views: tuple[str, ...] = ()
+    cart: tuple[str, ...] = ()
+    returning: bool = False
+
+
+@dataclass
+class Ranked:
+    idx: int
+    score: float
+    reasons: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Result:
+    intent: str
+    ranking_id: str
+    products: list[Ranked]
+    experiment: str | None = None
+    variant: str | None = None
+    anchor: int | None = None  # the viewed product, for tracking parameters
+
+
+def ranking_id(experiment: str | None, variant: str | None) -> str:
+    """Opaque to clients; "r.<random>" or "r.<random>.<experiment>.<variant>", so impressions
+    and clicks that carry it join back to the variant without a lookup."""
+    token = secrets.token_hex(8)
+    return f"r.{token}.{experiment}.{variant}" if experiment and variant else f"r.{token}"
+
+
+def parse_ranking_id(value: str) -> tuple[str | None, str | None]:
+    parts = value.split(".")
+    return (parts[2], parts[3]) if len(parts) == 4 and parts[0] == "r" else (None, None)
+
+
+RulesLookup = Callable[[int | None], RuleSet]
+
+
+def recommend(
+    view: ShopView,
+    request: Request,
+    visitor: Visitor,
+    *,
+    rules_for: RulesLookup,
+    experiments: Sequence[Experiment],
+    now: datetime,
+) -> Result:
+    chosen = choose(
+        experiments,
+        request.unit,
+        intent=request.intent,
+        widget=request.widget,
+        device=request.device,
+        returning=visitor.returning,
+        country=request.country,
+    )
+    experiment, variant = (chosen[0].id, chosen[1]) if chosen else (None, None)
+    rid = ranking_id(experiment, variant.name if variant else None)
+    anchor = view.index.get(request.product_id) if request.product_id else None
+    result = Result(request.intent, rid, [], experiment, variant.name if variant else None, anchor)
+    if variant is not None and variant.holdout:
+        return result
+
+    cart = {view.index[p] for p in (*request.cart, *visitor.cart) if p in view.index}
+    recent = [view.index[p] for p in visitor.recent_views if p in view.index]
+    excluded = cart | {view.index[p] for p in request.exclude if p in view.index}
+    if anchor is not None:
+        excluded.add(anchor)
+    sellable = view.in_stock if request.intent in IN_STOCK_INTENTS else view.available
+    eligible = view.servable & sellable
+    active = rules_mod.active(
+        rules_for(variant.rules_version if variant else None),
+        request.intent,
+        request.widget,
+        request.device,
+        now,
+    )
+    context_price = float(view.price[anchor]) if anchor is not None else None
+
+    chain = _chain(view, request, variant, anchor, recent, sorted(cart))
+    picked, reasons = _collect(
+        view, chain, eligible, excluded, active, request.limit, context_price, now, variant
+    )
+    allowed = {int(i) for i in np.flatnonzero(eligible)} - excluded
+    order, pinned = rules_mod.pin(active, [i for i, _ in picked], allowed, view, request.limit)
+    scores = dict(picked)
+    for i in order[: request.limit]:
+        why = reasons.get(i, [])
+        if i in pinned:
+            why = [*why, {"type": "rule", "name": pinned[i]}]
+        result.products.append(Ranked(i, scores.get(i, 0.0), why))
+    return result
+
+
+Step = Callable[[], s.Candidates]
+
+
+def _chain(
+    view: ShopView,
+    request: Request,
+    variant: VariantSpec | None,
+    anchor: int | None,
+    recent: list[int],
+    cart: list[int],
+) -> list[Step]:
+    """The steps of an intent: its own strategy, then the fallbacks."""
+    focus = anchor if anchor is not None else (recent + cart + [None])[0]
+    fallbacks: list[Step] = []
+    if focus is not None:
+        fallbacks += [partial(s.content, view, focus), partial(s.collection_popular, view, focus)]
+    fallbacks.append(partial(s.popular, view))
+    strategy = variant.strategy if variant else None
+    if strategy == "popular":
+        return [partial(s.popular, view)]
+    if strategy == "content":
+        return fallbacks
+
+    intent = request.intent
+    if intent == "related" and anchor is not None:
+        return [partial(_blended, view, "related", RELATED_BLEND, [(anchor, 1.0)]), *fallbacks]
+    if intent in ("complementary", "frequently_bought_together"):
+        anchors = [(a, 1.0) for a in ([anchor] if anchor is not None else []) + cart]
+        if not anchors:
+            return fallbacks
+        return [partial(_blended, view, intent, COPURCHASE_BLEND, anchors), *fallbacks]
+    if intent == "personalized":
+        anchors = s.weighted_recent(recent) + [(c, 1.0) for c in cart]
+        trending = partial(s.trending, view)
+        if not anchors:
+            return [trending, *fallbacks]
+        first = partial(_blended, view, "personal", PERSONAL_BLEND, anchors)
+        return [first, *fallbacks[:-1], trending, *fallbacks[-1:]]
+    if intent == "trending":
+        return [partial(s.trending, view)]
+    if intent == "recently_viewed":
+        return [partial(s.recently_viewed, recent), *fallbacks]
+    if intent == "new_arrivals":
+        return [partial(s.new_arrivals, view), *fallbacks]
+    return fallbacks
+
+
+def _blended(
+    view: ShopView, name: str, weights: dict[str, float], anchors: list[tuple[int, float]]
+) -> s.Candidates:
+    return s.blend(name, [(s.neighbours(view, kind, anchors), w) for kind, w in weights.items()])
+
+
+def _collect(
+    view: ShopView,
+    chain: Sequence[Step],
+    eligible: np.ndarray,
+    excluded: set[int],
+    active: Sequence[object],
+    limit: int,
+    context_price: float | None,
+    now: datetime,
+    variant: VariantSpec | None,
+) -> tuple[list[tuple[int, float]], dict[int, list[dict[str, Any]]]]:
+    """Walk the chain until `limit` products survive the rules. Each step's products rank
+    below every product of the steps before it (scores live in tiers); within a step,
+    candidates go through the rules in chunks, so a long list (every product, for the
+    popularity fallback) costs only what the answer needs."""
+    taken: list[tuple[int, float]] = []
+    reasons: dict[int, list[dict[str, Any]]] = {}
+    open_ = eligible.copy()
+    open_[list(excluded)] = False
+    weights = variant.blend if variant and variant.blend else {}
+    chunk = max(4 * limit, 40)
+    for level, step in enumerate(chain):
+        cands = step()
+        positions = np.flatnonzero(open_[cands.idx]) if len(cands.idx) else cands.idx
+        if not len(positions):
+            continue
+        top = float(cands.scores[positions].max()) or 1.0
+        tier = float(len(chain) - level)
+        for start in range(0, len(positions), chunk):
+            part = positions[start : start + chunk]
+            part = part[open_[cands.idx[part]]]  # drop what an earlier chunk took
+            idx = cands.idx[part]
+            blended = np.array([weights.get(cands.source_at(int(p)), 1.0) for p in part])
+            scores = tier + blended * cands.scores[part] / top
+            applied = rules_mod.filter_and_order(
+                active, view, idx, scores, context_price=context_price, now=now
+            )
+            where = {int(i): int(p) for i, p in zip(idx.tolist(), part.tolist(), strict=True)}
+            for i, score in zip(applied.idx.tolist(), applied.scores.tolist(), strict=True):
+                n = where[i]
+                why: dict[str, Any] = {
+                    "type": "source",
+                    "name": cands.source_at(n),
+                    "score": round(float(cands.scores[n]), 4),
+                }
+                if cands.anchors is not None and cands.anchors[n] >= 0:
+                    why["anchor"] = view.products[int(cands.anchors[n])].id
+                reasons[i] = [why] + [
+                    {"type": "rule", "name": r} for r in applied.reasons.get(i, [])
+                ]
+                taken.append((i, score))
+                open_[i] = False
+            if len(taken) >= limit:
+                break
+        if len(taken) >= limit:
+            break
+    # Tiers keep earlier steps first; a boost may lift a product past another step's.
+    taken.sort(key=lambda t: -t[1])
+    buried = {
+        i
+        for i, why in reasons.items()
+        if any(str(r.get("name", "")).startswith("bury") for r in why)
+    }
+    taken = [t for t in taken if t[0] not in buried] + [t for t in taken if t[0] in buried]
+    return taken, reasons

@@ -1,0 +1,121 @@
+"""Products in the shape of Shopify's Ajax product-recommendations API (prices in the
+currency's minor unit; a product URL carrying pr_* tracking parameters)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlencode
+
+from ingest.records import Product
+
+# ISO 4217 currencies whose minor unit is not the hundredth.
+_ZERO_DECIMALS = frozenset(
+    [
+        "BIF",
+        "CLP",
+        "DJF",
+        "GNF",
+        "ISK",
+        "JPY",
+        "KMF",
+        "KRW",
+        "PYG",
+        "RWF",
+        "UGX",
+        "UYI",
+        "VND",
+        "VUV",
+        "XAF",
+        "XOF",
+        "XPF",
+    ]
+)
+_THREE_DECIMALS = frozenset("BHD IQD JOD KWD LYD OMR TND".split())  # noqa: SIM905
+
+
+def minor_units_factor(currency: str) -> int:
+    code = currency.upper()
+    return 1 if code in _ZERO_DECIMALS else 1000 if code in _THREE_DECIMALS else 100
+
+
+def minor(amount: Decimal | None, factor: int) -> int | None:
+    return None if amount is None else int((amount * factor).to_integral_value())
+
+
+def product_json(product: Product, factor: int) -> dict[str, Any]:
+    """Everything but `url`, which carries per-response tracking parameters."""
+    variants = [v for v in product.variants]
+    prices = [minor(v.price, factor) or 0 for v in variants] or [0]
+    compares = [minor(v.compare_at_price, factor) or 0 for v in variants] or [0]
+    options = [
+        {"name": f"Option{i + 1}", "position": i + 1}
+        for i in range(max((len(v.option_values) for v in variants), default=0))
+    ]
+    return {
+        "id": int(product.id),
+        "title": product.title,
+        "handle": product.handle,
+        "description": None,
+        "published_at": product.published_at.isoformat() if product.published_at else None,
+        "created_at": product.created_at.isoformat() if product.created_at else None,
+        "vendor": product.vendor,
+        "type": product.product_type,
+        "tags": list(product.tags),
+        "price": min(prices),
+        "price_min": min(prices),
+        "price_max": max(prices),
+        "available": product.available,
+        "price_varies": min(prices) != max(prices),
+        "compare_at_price": min(compares) or None,
+        "compare_at_price_min": min(compares),
+        "compare_at_price_max": max(compares),
+        "compare_at_price_varies": min(compares) != max(compares),
+        "variants": [
+            {
+                "id": int(v.id),
+                "title": v.title or "Default Title",
+                "option1": v.option_values[0] if len(v.option_values) > 0 else None,
+                "option2": v.option_values[1] if len(v.option_values) > 1 else None,
+                "option3": v.option_values[2] if len(v.option_values) > 2 else None,
+                "sku": v.sku or "",
+                "requires_shipping": True,
+                "taxable": True,
+                "featured_image": None,
+                "available": v.available,
+                "name": f"{product.title} - {v.title}" if v.title else product.title,
+                "public_title": v.title if v.title and v.title != "Default Title" else None,
+                "options": list(v.option_values) or ["Default Title"],
+                "price": minor(v.price, factor),
+                "compare_at_price": minor(v.compare_at_price, factor),
+                "inventory_management": "shopify" if v.tracked else None,
+            }
+            for v in variants
+        ],
+        "images": [product.image_url] if product.image_url else [],
+        "featured_image": product.image_url,
+        "options": options,
+        "media": [],
+    }
+
+
+def product_url(
+    handle: str,
+    *,
+    source: str,
+    ranking_id: str,
+    product_id: str,
+    ref_product_id: str | None,
+    choice: str,
+) -> str:
+    """The storefront URL with Shopify's recommendation tracking parameters, so Shopify's
+    "Product recommendation conversion" report and Nova's analytics both see the click."""
+    params = {
+        "pr_choice": choice,
+        "pr_prod_strat": source,
+        "pr_rec_id": ranking_id,
+        "pr_rec_pid": product_id,
+        "pr_ref_pid": ref_product_id or "",
+        "pr_seq": "uniform",
+    }
+    return f"/products/{handle}?{urlencode(params)}"
