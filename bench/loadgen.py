@@ -6,7 +6,8 @@ answer. Modes: `closed` (C connections, each sends its next request when the las
 maximum throughput) and `open` (requests scheduled at a fixed rate; latency counts from the
 scheduled time, so a stalled server cannot hide its queueing: no coordinated omission).
 
-Input: a pickle of {"bodies": [bytes], "path": str, "headers": {name: value}}. The bodies are
+Input: a pickle of {"paths": [str], "headers": {...}} for GET requests, or of
+{"bodies": [bytes], "path": str, "headers": {name: value}} for POSTs. The bodies are
 a pool used round-robin; on every pass after the first, event ids beginning "ev-" are rewritten
 ("ev-<pass>-...") so each request carries new events.
 Output (stdout): JSON with per-request records [t_sent, latency_s, status, accepted,
@@ -69,14 +70,28 @@ class Connection:
             out += chunk[:-2]
 
 
-def head_for(path: str, host: str, headers: dict[str, str], length: int) -> bytes:
+def head_for(
+    path: str, host: str, headers: dict[str, str], length: int, method: str = "POST"
+) -> bytes:
     lines = [
-        f"POST {path} HTTP/1.1",
+        f"{method} {path} HTTP/1.1",
         f"Host: {host}",
         f"Content-Length: {length}",
         *(f"{k}: {v}" for k, v in headers.items()),
     ]
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def _posts(spec: dict[str, Any], host: str) -> Any:
+    pool: list[bytes] = spec["bodies"]
+
+    def request(i: int) -> tuple[bytes, bytes]:
+        body = pool[i % len(pool)]
+        if i >= len(pool):
+            body = body.replace(b'"id": "ev-', b'"id": "ev-%d-' % (i // len(pool)))
+        return head_for(spec["path"], host, spec["headers"], len(body)), body
+
+    return request
 
 
 def parse(status: int, payload: bytes) -> tuple[int, int, int]:
@@ -89,15 +104,16 @@ def parse(status: int, payload: bytes) -> tuple[int, int, int]:
 
 
 async def run(args: argparse.Namespace, spec: dict[str, Any]) -> list[list[float]]:
-    pool: list[bytes] = spec["bodies"]
     host = f"{args.host}:{args.port}"
+    if "paths" in spec:  # GET requests: one path each, round-robin
+        paths: list[str] = spec["paths"]
+        heads = [head_for(p, host, spec["headers"], 0, "GET") for p in paths]
 
-    def request(i: int) -> tuple[bytes, bytes]:
-        body = pool[i % len(pool)]
-        if i >= len(pool):
-            body = body.replace(b'"id": "ev-', b'"id": "ev-%d-' % (i // len(pool)))
-        return head_for(spec["path"], host, spec["headers"], len(body)), body
+        def request(i: int) -> tuple[bytes, bytes]:
+            return heads[i % len(heads)], b""
 
+    else:
+        request = _posts(spec, host)
     records: list[list[float]] = []
     next_index = 0
     start = time.perf_counter()

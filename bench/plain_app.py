@@ -1,9 +1,9 @@
-"""The benchmark's baseline: the same ingest app and stores in one plain uvicorn process.
+"""The benchmarks' baseline: the same apps and stores in one plain uvicorn process.
 
-It runs exactly the code the Serve deployment wraps (deployments/ingest_app.py on
-ingest/service.py) plus, for the production backend, the stream writer as a background task in
-the same process, so it does the same validation and the same writes with no Ray at all.
-Settings come from NOVA_* variables, as for the deployments.
+It runs exactly the code the Serve deployments wrap — /v1/events (deployments/ingest_app.py)
+and /v1/recommendations (deployments/recommendations_app.py) — plus, for the production
+backend, the stream writer as a background task in the same process, so it does the same work
+with no Ray at all. Settings come from NOVA_* variables, as for the deployments.
 """
 
 from __future__ import annotations
@@ -16,12 +16,15 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from config.settings import load_settings
 from deployments.ingest_app import build_ingest_app
+from deployments.ranking.state import ShopStates
+from deployments.recommendations_app import build_recommendations_app
 from ingest.service import IngestService
 from ingest.stores import open_stores
 from ingest.stores.redis_log import RedisIngestLog
 from ingest.writer import StreamWriter
 
-PREFIX = "/v1/events"
+EVENTS = "/v1/events"
+RECOMMENDATIONS = "/v1/recommendations"
 
 
 class PlainApp:
@@ -30,13 +33,13 @@ class PlainApp:
 
     def __init__(self) -> None:
         self._settings = load_settings()
-        self._ingest: ASGIApp | None = None
+        self._apps: dict[str, ASGIApp] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
-        elif self._ingest is not None and scope["path"].startswith(PREFIX):
-            await self._ingest({**scope, "root_path": PREFIX}, receive, send)
+        elif prefix := next((p for p in self._apps if scope["path"].startswith(p)), None):
+            await self._apps[prefix]({**scope, "root_path": prefix}, receive, send)
         else:
             await send({"type": "http.response.start", "status": 404, "headers": []})
             await send({"type": "http.response.body", "body": b""})
@@ -49,9 +52,12 @@ class PlainApp:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 stores = await open_stores(self._settings)
-                self._ingest = build_ingest_app(
-                    self._settings, IngestService(self._settings, stores)
-                )
+                self._apps = {
+                    EVENTS: build_ingest_app(self._settings, IngestService(self._settings, stores)),
+                    RECOMMENDATIONS: build_recommendations_app(
+                        self._settings, stores, ShopStates(stores)
+                    ),
+                }
                 if isinstance(stores.admission, RedisIngestLog):
                     writer = StreamWriter(
                         stores.admission,

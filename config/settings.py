@@ -44,6 +44,17 @@ class Settings(BaseSettings):
         None, description="Bearer token for the operator admin API; required in production."
     )
 
+    shopify_api_secret: SecretStr | None = Field(
+        None,
+        description="The Shopify app's client secret: the key of webhook HMACs. Unset, every "
+        "webhook is refused with 401.",
+    )
+    shopify_api_secret_previous: SecretStr | None = Field(
+        None,
+        description="The client secret before a rotation: Shopify may keep signing with it for "
+        "a while, so webhooks signed with it are accepted too.",
+    )
+
     http_host: str = "127.0.0.1"
     http_port: int = Field(8000, ge=1, le=65535)
 
@@ -70,6 +81,16 @@ class Settings(BaseSettings):
                 "NOVA_RATE_LIMIT_EVENTS_PER_S must be at least NOVA_MAX_BATCH_EVENTS, "
                 "or a full batch could never be accepted"
             )
+        for name in ("shopify_api_secret", "shopify_api_secret_previous"):
+            secret: SecretStr | None = getattr(self, name)
+            # Anyone can compute an HMAC keyed with an empty secret.
+            if secret is not None and not secret.get_secret_value().strip():
+                raise ValueError(f"{ENV_PREFIX}{name.upper()} is empty; unset it or set the secret")
+        if self.shopify_api_secret_previous is not None and self.shopify_api_secret is None:
+            raise ValueError(
+                "NOVA_SHOPIFY_API_SECRET_PREVIOUS is set without NOVA_SHOPIFY_API_SECRET: "
+                "set the current secret too"
+            )
         url = self.database_url.get_secret_value() if self.database_url else ""
         if url and not url.startswith(("postgresql://", "postgres://", "sqlite:///")):
             raise ValueError(
@@ -89,6 +110,12 @@ class Settings(BaseSettings):
                 "the embedded backend keeps everything in SQLite"
             )
         return self
+
+    @property
+    def webhook_secrets(self) -> list[bytes]:
+        """The secrets a webhook HMAC may be keyed with: current first, then previous."""
+        secrets = (self.shopify_api_secret, self.shopify_api_secret_previous)
+        return [s.get_secret_value().encode() for s in secrets if s is not None]
 
     @property
     def backend(self) -> Backend:

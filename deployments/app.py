@@ -1,7 +1,8 @@
 """The Serve applications and how they are deployed.
 
 Import paths for `serve run`, `serve deploy` and KubeRay's serveConfigV2 (config/serve.yaml):
-`deployments.app:ingest_app`, `deployments.app:admin_app`, `deployments.app:writer_app`.
+`deployments.app:ingest_app`, `deployments.app:admin_app`, `deployments.app:webhooks_app`,
+`deployments.app:writer_app`.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from ray.serve import Application
 from config.settings import Backend, Settings
 from deployments.admin import AdminDeployment
 from deployments.ingest import IngestDeployment
+from deployments.webhooks import WebhooksDeployment
 from deployments.writer import WriterDeployment
 
 # @serve.deployment turns the classes into Deployments; mypy still sees the classes.
 ingest_app = IngestDeployment.bind()  # type: ignore[attr-defined]
 admin_app = AdminDeployment.bind()  # type: ignore[attr-defined]
+webhooks_app = WebhooksDeployment.bind()  # type: ignore[attr-defined]
 writer_app = WriterDeployment.bind()  # type: ignore[attr-defined]
 
 
@@ -33,6 +36,7 @@ class AppSpec:
 APPLICATIONS = (
     AppSpec("ingest", "/v1/events", ingest_app),
     AppSpec("admin", "/admin", admin_app),
+    AppSpec("webhooks", "/webhooks", webhooks_app),
     AppSpec("writer", None, writer_app, production_only=True),
 )
 

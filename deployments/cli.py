@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import time
 from datetime import UTC, datetime, timedelta
 
 from config.settings import ConfigError, Settings, load_settings
-from ingest import shops
-from ingest.errors import NovaError
+from ingest import catalog_sync, ids, shops
+from ingest.errors import NotFound, NovaError
+from ingest.shopify.bulk import BulkExportClient, ShopifyBulkClient
 from ingest.stores import open_stores
 
 
@@ -45,6 +47,27 @@ def main(argv: list[str] | None = None) -> int:
         "--grace-hours", type=float, default=24.0, help="how long the old key keeps working"
     )
 
+    catalog_p = sub.add_parser("catalog", help="import a shop's catalog from Shopify")
+    catalog_sub = catalog_p.add_subparsers(dest="action", required=True)
+    sync_p = catalog_sub.add_parser(
+        "sync", help="full sync from a bulk-operation JSONL export, a product CSV, or Shopify"
+    )
+    sync_p.add_argument("shop", help="<name>.myshopify.com")
+    source = sync_p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--jsonl", metavar="FILE", help="a bulk-operation JSONL export")
+    source.add_argument("--csv", metavar="FILE", help="Shopify's product CSV export")
+    source.add_argument(
+        "--from-shopify",
+        action="store_true",
+        help="run a bulk export through the shop's Admin API and import it",
+    )
+    sync_p.add_argument(
+        "--token-env",
+        default="SHOPIFY_ADMIN_TOKEN",
+        metavar="NAME",
+        help="environment variable holding the Admin API access token (--from-shopify)",
+    )
+
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
@@ -62,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
             applied = migrate(settings)
             print(f"applied migrations: {applied}" if applied else "schema is up to date")
             return 0
+        if args.command == "catalog":
+            return _catalog(settings, args)
         return asyncio.run(_shops(settings, args))
     except ConfigError as exc:
         print(f"nova: {exc}", file=sys.stderr)
@@ -114,6 +139,52 @@ async def _shops(settings: Settings, args: argparse.Namespace) -> int:
             print(f"shop {shop.shop_id}\nnew ingest key {shop.ingest_key}")
             print(f"old key valid until {until.isoformat()}" if until else "old key revoked")
         return 0
+    finally:
+        await stores.close()
+
+
+def _catalog(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        shop_id = ids.shop_domain(args.shop)
+    except ValueError as exc:
+        print(f"nova: {exc}", file=sys.stderr)
+        return 2
+    source: list[str] | BulkExportClient
+    if args.from_shopify:
+        # An environment variable, not an argument: arguments end up in shell history and `ps`.
+        token = os.environ.get(args.token_env)
+        if not token:
+            print(f"nova: set {args.token_env} to the shop's Admin API token", file=sys.stderr)
+            return 2
+        source = ShopifyBulkClient(token)
+    else:
+        try:
+            # utf-8-sig and newline="": a CSV may start with a byte-order mark, and product
+            # descriptions may hold line breaks inside quoted cells.
+            with open(args.jsonl or args.csv, encoding="utf-8-sig", newline="") as f:
+                source = list(f)
+        except OSError as exc:
+            print(f"nova: {exc}", file=sys.stderr)
+            return 2
+    report = asyncio.run(_catalog_sync(settings, shop_id, source, csv=bool(args.csv)))
+    print(f"{shop_id}: {report.summary()}")
+    for reason in report.skipped:
+        print(f"  skipped {reason}")
+    return 0
+
+
+async def _catalog_sync(
+    settings: Settings, shop_id: str, source: list[str] | BulkExportClient, *, csv: bool
+) -> catalog_sync.SyncReport:
+    stores = await open_stores(settings)
+    try:
+        if await stores.shops.get_shop(shop_id) is None:
+            raise NotFound(f"no shop {shop_id} (create it with `nova shops create`)")
+        if not isinstance(source, list):
+            return await catalog_sync.import_bulk_from(stores, shop_id, source)
+        if csv:
+            return await catalog_sync.import_csv(stores, shop_id, source)
+        return await catalog_sync.import_bulk(stores, shop_id, source)
     finally:
         await stores.close()
 

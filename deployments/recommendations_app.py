@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pydantic_core
+from pydantic_core import to_json
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -27,6 +27,7 @@ from deployments.ingest_app import mounted_at_root
 from deployments.ranking import engine
 from deployments.ranking.shopify_json import product_url
 from deployments.ranking.state import ShopStates
+from deployments.ranking.view import ShopView
 from ingest import ids
 from ingest.errors import (
     InvalidParameter,
@@ -93,7 +94,7 @@ def build_recommendations_app(
                 now=now,
             )
             response: Response = Response(
-                pydantic_core.to_json(render(state.view, result, degraded)),
+                render(state.view, result, degraded),
                 media_type="application/json",
             )
         except NovaError as exc:
@@ -198,39 +199,47 @@ async def _visitor(stores: Stores, parsed: Parsed, now: datetime) -> engine.Visi
     )
 
 
-def render(view: Any, result: engine.Result, degraded: bool = False) -> dict[str, Any]:
+def render(view: ShopView, result: engine.Result, degraded: bool = False) -> bytes:
+    """The answer as JSON bytes: product fragments serialised once per catalog version, with
+    this answer's url (tracking parameters carry its ranking id) and reasons appended."""
     ref = view.products[result.anchor].id if result.anchor is not None else None
     choice = f"{result.experiment}:{result.variant}" if result.experiment else "nova"
-    products = []
+    parts = []
     for ranked in result.products:
         product = view.products[ranked.idx]
+        fragment = view.json[ranked.idx]
+        if fragment is None:  # engine only returns servable products; never serve one without
+            continue
         source = next((r["name"] for r in ranked.reasons if r["type"] == "source"), "rule")
-        products.append(
-            {
-                **view.json[ranked.idx],
-                "url": product_url(
-                    product.handle,
-                    source=source,
-                    ranking_id=result.ranking_id,
-                    product_id=product.id,
-                    ref_product_id=ref,
-                    choice=choice,
-                ),
-                "reasons": ranked.reasons,
-            }
+        url = product_url(
+            product.handle,
+            source=source,
+            ranking_id=result.ranking_id,
+            product_id=product.id,
+            ref_product_id=ref,
+            choice=choice,
+        )
+        parts.append(
+            b"".join(
+                (fragment, b',"url":', to_json(url), b',"reasons":', to_json(ranked.reasons), b"}")
+            )
         )
     variant = (
         {"experiment": result.experiment, "name": result.variant} if result.experiment else None
     )
-    body: dict[str, Any] = {
-        "intent": result.intent,
-        "products": products,
-        "ranking_id": result.ranking_id,
-        "variant": variant,
-    }
+    tail: dict[str, Any] = {"ranking_id": result.ranking_id, "variant": variant}
     if degraded:
-        body["degraded"] = ["visitor_state"]
-    return body
+        tail["degraded"] = ["visitor_state"]
+    return b"".join(
+        (
+            b'{"intent":',
+            to_json(result.intent),
+            b',"products":[',
+            b",".join(parts),
+            b"],",
+            to_json(tail)[1:],
+        )
+    )
 
 
 def _product(value: str | None, name: str) -> str:

@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from ingest.records import Product, Variant
+from ingest.shopify.products import variant_available
 
 PRODUCT_TYPES: dict[str, tuple[int, int]] = {
     "T-Shirt": (15, 40),
@@ -65,6 +66,8 @@ USER_AGENTS = {
 }
 PRODUCT_ID_BASE = 7_100_000_000_000
 VARIANT_ID_BASE = 42_000_000_000_000
+INVENTORY_ITEM_ID_BASE = 49_000_000_000_000
+COLLECTION_ID_BASE = 450_000_000_000
 
 
 @dataclass
@@ -79,7 +82,7 @@ def generate_catalog(n_products: int = 300, seed: int = 7, now: datetime | None 
     rng = random.Random(seed)
     now = now or datetime.now(UTC)
     types = list(PRODUCT_TYPES)
-    collections = {h: str(450_000_000_000 + i) for i, h in enumerate(_collection_handles())}
+    collections = {h: str(COLLECTION_ID_BASE + i) for i, h in enumerate(_collection_handles())}
     products: list[Product] = []
     for i in range(n_products):
         ptype = types[i % len(types)]
@@ -97,18 +100,7 @@ def generate_catalog(n_products: int = 300, seed: int = 7, now: datetime | None 
         sold_out = rng.random() < 0.05
         n_variants = rng.randint(1, 3)
         pid = str(PRODUCT_ID_BASE + i)
-        variants = tuple(
-            Variant(
-                id=str(VARIANT_ID_BASE + i * 10 + v),
-                title=["S", "M", "L"][v],
-                sku=f"NV-{i:04d}-{v}",
-                price=price,
-                available=not sold_out,
-                inventory_quantity=0 if sold_out else rng.randint(1, 80),
-                inventory_policy="continue" if sold_out and rng.random() < 0.3 else "deny",
-            )
-            for v in range(n_variants)
-        )
+        variants = tuple(_variant(rng, i, v, price, sold_out) for v in range(n_variants))
         products.append(
             Product(
                 id=pid,
@@ -135,6 +127,25 @@ def generate_catalog(n_products: int = 300, seed: int = 7, now: datetime | None 
         if target and by_type[target]:
             complement_of[p.id] = by_type[target][int(p.id) % len(by_type[target])].id
     return Catalog(products, by_type, complement_of, collections)
+
+
+def _variant(rng: random.Random, i: int, v: int, price: Decimal, sold_out: bool) -> Variant:
+    quantity = 0 if sold_out else rng.randint(1, 80)
+    policy = "continue" if sold_out and rng.random() < 0.3 else "deny"
+    title = ["S", "M", "L"][v]
+    return Variant(
+        id=str(VARIANT_ID_BASE + i * 10 + v),
+        title=title,
+        sku=f"NV-{i:04d}-{v}",
+        price=price,
+        # Shopify's rule, as the catalog will be read back from webhooks: a sold-out variant
+        # that may be oversold ("continue") is still available.
+        available=variant_available(True, policy, quantity),
+        inventory_quantity=quantity,
+        inventory_policy=policy,
+        inventory_item_id=str(INVENTORY_ITEM_ID_BASE + i * 10 + v),
+        option_values=(title,),
+    )
 
 
 def _collection_handles() -> list[str]:

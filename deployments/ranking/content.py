@@ -70,8 +70,19 @@ class ContentIndex:
         cached = self._cache.get(idx)
         if cached is not None:
             return cached
-        row = self._matrix[idx]
-        scores = np.asarray(self._by_feature[row.indices].T @ row.data).ravel()
+        # Sum, over the product's features, each feature's column of weights: flat arrays and
+        # one bincount, far cheaper than scipy's row slicing on every request.
+        m, f = self._matrix, self._by_feature
+        lo, hi = m.indptr[idx], m.indptr[idx + 1]
+        spans = [(f.indptr[j], f.indptr[j + 1]) for j in m.indices[lo:hi]]
+        if spans:
+            products = np.concatenate([f.indices[a:b] for a, b in spans])
+            values = np.concatenate(
+                [f.data[a:b] * w for (a, b), w in zip(spans, m.data[lo:hi], strict=True)]
+            )
+        else:
+            products, values = np.zeros(0, dtype=np.int64), np.zeros(0)
+        scores = np.bincount(products, weights=values, minlength=m.shape[0])
         scores[idx] = 0.0
         candidates = np.flatnonzero(scores > 0)
         if len(candidates) > k:

@@ -134,14 +134,15 @@ def recommend(
     context_price = float(view.price[anchor]) if anchor is not None else None
 
     chain = _chain(view, request, variant, anchor, recent, sorted(cart))
-    picked, reasons = _collect(
+    picked, refs = _collect(
         view, chain, eligible, excluded, active, request.limit, context_price, now, variant
     )
-    allowed = {int(i) for i in np.flatnonzero(eligible)} - excluded
+    allowed = eligible.copy()
+    allowed[list(excluded)] = False
     order, pinned = rules_mod.pin(active, [i for i, _ in picked], allowed, view, request.limit)
     scores = dict(picked)
     for i in order[: request.limit]:
-        why = reasons.get(i, [])
+        why = _reasons(view, refs.get(i))
         if i in pinned:
             why = [*why, {"type": "rule", "name": pinned[i]}]
         result.products.append(Ranked(i, scores.get(i, 0.0), why))
@@ -201,6 +202,9 @@ def _blended(
     return s.blend(name, [(s.neighbours(view, kind, anchors), w) for kind, w in weights.items()])
 
 
+Ref = tuple[s.Candidates, int, list[str]]  # a candidate's source list, position, rule labels
+
+
 def _collect(
     view: ShopView,
     chain: Sequence[Step],
@@ -211,18 +215,21 @@ def _collect(
     context_price: float | None,
     now: datetime,
     variant: VariantSpec | None,
-) -> tuple[list[tuple[int, float]], dict[int, list[dict[str, Any]]]]:
-    """Walk the chain until `limit` products survive the rules. Each step's products rank
-    below every product of the steps before it (scores live in tiers); within a step,
-    candidates go through the rules in chunks, so a long list (every product, for the
-    popularity fallback) costs only what the answer needs."""
+) -> tuple[list[tuple[int, float]], dict[int, Ref]]:
+    """Walk the chain until `limit` products survive the rules (not counting buried ones).
+    Each step's products rank below every product of the steps before it (scores live in
+    tiers); within a step, candidates go through the rules in chunks, so a long list (every
+    product, for the popularity fallback) costs only what the answer needs."""
     taken: list[tuple[int, float]] = []
-    reasons: dict[int, list[dict[str, Any]]] = {}
+    refs: dict[int, Ref] = {}
+    buried: set[int] = set()
     open_ = eligible.copy()
     open_[list(excluded)] = False
-    weights = variant.blend if variant and variant.blend else {}
+    weights = variant.blend if variant and variant.blend else None
     chunk = max(4 * limit, 40)
     for level, step in enumerate(chain):
+        if len(taken) - len(buried) >= limit:
+            break
         cands = step()
         positions = np.flatnonzero(open_[cands.idx]) if len(cands.idx) else cands.idx
         if not len(positions):
@@ -233,36 +240,41 @@ def _collect(
             part = positions[start : start + chunk]
             part = part[open_[cands.idx[part]]]  # drop what an earlier chunk took
             idx = cands.idx[part]
-            blended = np.array([weights.get(cands.source_at(int(p)), 1.0) for p in part])
-            scores = tier + blended * cands.scores[part] / top
+            scores = cands.scores[part] / top
+            if weights:
+                scores = scores * np.array(
+                    [weights.get(cands.source_at(int(p)), 1.0) for p in part]
+                )
             applied = rules_mod.filter_and_order(
-                active, view, idx, scores, context_price=context_price, now=now
+                active, view, idx, tier + scores, context_price=context_price, now=now
             )
-            where = {int(i): int(p) for i, p in zip(idx.tolist(), part.tolist(), strict=True)}
+            where = dict(zip(idx.tolist(), part.tolist(), strict=True))
             for i, score in zip(applied.idx.tolist(), applied.scores.tolist(), strict=True):
-                n = where[i]
-                why: dict[str, Any] = {
-                    "type": "source",
-                    "name": cands.source_at(n),
-                    "score": round(float(cands.scores[n]), 4),
-                }
-                if cands.anchors is not None and cands.anchors[n] >= 0:
-                    why["anchor"] = view.products[int(cands.anchors[n])].id
-                reasons[i] = [why] + [
-                    {"type": "rule", "name": r} for r in applied.reasons.get(i, [])
-                ]
+                labels = applied.reasons.get(i, [])
+                refs[i] = (cands, where[i], labels)
+                if any(label.startswith("bury") for label in labels):
+                    buried.add(i)
                 taken.append((i, score))
                 open_[i] = False
-            if len(taken) >= limit:
+            if len(taken) - len(buried) >= limit:
                 break
-        if len(taken) >= limit:
-            break
     # Tiers keep earlier steps first; a boost may lift a product past another step's.
     taken.sort(key=lambda t: -t[1])
-    buried = {
-        i
-        for i, why in reasons.items()
-        if any(str(r.get("name", "")).startswith("bury") for r in why)
-    }
     taken = [t for t in taken if t[0] not in buried] + [t for t in taken if t[0] in buried]
-    return taken, reasons
+    return taken, refs
+
+
+def _reasons(view: ShopView, ref: Ref | None) -> list[dict[str, Any]]:
+    """Why a product is in the answer: the source that produced it (with the product it came
+    from, for neighbours) and the rules that moved it."""
+    if ref is None:
+        return []
+    cands, n, labels = ref
+    why: dict[str, Any] = {
+        "type": "source",
+        "name": cands.source_at(n),
+        "score": round(float(cands.scores[n]), 4),
+    }
+    if cands.anchors is not None and cands.anchors[n] >= 0:
+        why["anchor"] = view.products[int(cands.anchors[n])].id
+    return [why, *({"type": "rule", "name": label} for label in labels)]

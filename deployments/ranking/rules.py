@@ -215,7 +215,7 @@ def _passes(
 
 
 def pin(
-    rules: Sequence[object], ordered: list[int], eligible: set[int], view: ShopView, limit: int
+    rules: Sequence[object], ordered: list[int], eligible: np.ndarray, view: ShopView, limit: int
 ) -> tuple[list[int], dict[int, str]]:
     """Insert pinned products at their positions (1-based). A pinned product must be eligible
     for this request (in stock, not in the cart, not excluded by the request); it need not have
@@ -226,7 +226,7 @@ def pin(
     out = list(ordered)
     for rule in pins:
         i = view.index.get(rule.product_id)
-        if i is None or i not in eligible or rule.position > limit:
+        if i is None or not eligible[i] or rule.position > limit:
             continue
         if i in out:
             out.remove(i)

@@ -97,16 +97,23 @@ def by_score(
     return Candidates(source, idx[order].astype(np.int64), np.maximum(values[order], 1e-9))
 
 
+def _cached(view: ShopView, name: str, scores: np.ndarray) -> Candidates:
+    found = view.cache.get(name)
+    if found is None:
+        found = view.cache[name] = by_score(name, view, scores)
+    return found
+
+
 def popular(view: ShopView) -> Candidates:
-    return by_score("popular", view, view.trending())
+    return _cached(view, "popular", view.trending())
 
 
 def trending(view: ShopView) -> Candidates:
-    return by_score("trending", view, view.trending())
+    return _cached(view, "trending", view.trending())
 
 
 def new_arrivals(view: ShopView) -> Candidates:
-    return by_score("new_arrivals", view, view.created)
+    return _cached(view, "new_arrivals", view.created)
 
 
 def collection_popular(view: ShopView, anchor: int) -> Candidates:

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
+import pydantic_core
 
 from deployments.ranking.content import ContentIndex
 from deployments.ranking.cooccurrence import NeighbourTable
@@ -67,11 +68,15 @@ class ShopView:
     product_type: list[str]
     members: dict[str, np.ndarray]  # collection id -> product indices
     content: ContentIndex
-    json: list[dict[str, Any] | None]  # pre-rendered Shopify product JSON (None: not servable)
+    # Each servable product's Shopify JSON, serialised once and without its closing brace, so
+    # an answer appends its per-response url and reasons (None: not servable).
+    json: list[bytes | None]
     neighbours: dict[str, Neighbours] = field(default_factory=dict)
     # Popularity snapshot: per "signal:window", a score per product; "trending" combined.
     popularity: dict[str, np.ndarray] = field(default_factory=dict)
     popularity_at: datetime | None = None
+    # Whole-catalog orderings (popular, new arrivals) computed once per view, not per request.
+    cache: dict[str, Any] = field(default_factory=dict)
 
     @property
     def size(self) -> int:
@@ -94,12 +99,11 @@ class ShopView:
         for signal, weight in TRENDING_WEIGHTS.items():
             trending += weight * arrays.get(f"{signal}:day", np.zeros(self.size))
         arrays["trending"] = trending
-        view = ShopView(**{**self.__dict__, "popularity": arrays, "popularity_at": at})
-        return view
+        return ShopView(**{**self.__dict__, "popularity": arrays, "popularity_at": at, "cache": {}})
 
     def with_neighbours(self, tables: Sequence[NeighbourTable]) -> ShopView:
         built = {t.kind: Neighbours.build(t, self.index) for t in tables}
-        return ShopView(**{**self.__dict__, "neighbours": built})
+        return ShopView(**{**self.__dict__, "neighbours": built, "cache": {}})
 
 
 def build_view(
@@ -110,7 +114,7 @@ def build_view(
     factor = minor_units_factor(currency)
     n = len(products)
     servable = np.zeros(n, dtype=bool)
-    json: list[dict[str, Any] | None] = []
+    json: list[bytes | None] = []
     for i, p in enumerate(products):
         ok = (
             p.published
@@ -121,7 +125,7 @@ def build_view(
             and all(v.id.isdigit() for v in p.variants)
         )
         servable[i] = ok
-        json.append(product_json(p, factor) if ok else None)
+        json.append(pydantic_core.to_json(product_json(p, factor))[:-1] if ok else None)
     members: dict[str, list[int]] = {}
     for i, p in enumerate(products):
         for c in p.collections:

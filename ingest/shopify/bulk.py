@@ -37,7 +37,7 @@ BULK_PRODUCTS_QUERY = """
         variants {
           edges {
             node {
-              id title sku price compareAtPrice inventoryQuantity inventoryPolicy
+              id position title sku price compareAtPrice inventoryQuantity inventoryPolicy
               inventoryItem { id tracked }
               selectedOptions { value }
             }
@@ -60,8 +60,9 @@ class Export:
 
 def parse_export(lines: Iterable[str]) -> Export:
     products: dict[str, dict[str, Any]] = {}
-    variants: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    memberships: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    # Children keep their line numbers, so one whose product never appears can be reported.
+    variants: dict[str, list[tuple[int, dict[str, Any]]]] = defaultdict(list)
+    memberships: dict[str, list[tuple[int, dict[str, Any]]]] = defaultdict(list)
     skipped: list[str] = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
@@ -70,36 +71,34 @@ def parse_export(lines: Iterable[str]) -> Export:
             node = json.loads(line)
             kind = ids.gid_kind(node.get("id"))
         except (json.JSONDecodeError, AttributeError) as exc:
-            skipped.append(f"line {number}: {exc}")
+            skipped.append(f"line {number}: not a JSON object: {exc}")
             continue
         parent = node.get("__parentId")
         if kind == "Product" and parent is None:
             products[node["id"]] = node
         elif kind == "ProductVariant" and parent:
-            variants[parent].append(node)
+            variants[parent].append((number, node))
         elif kind == "Collection" and parent:
-            memberships[parent].append(node)
+            memberships[parent].append((number, node))
         else:
             skipped.append(f"line {number}: unexpected {kind or 'object'} node")
+    for parent, children in (*variants.items(), *memberships.items()):
+        if parent not in products:
+            skipped += [f"line {n}: its product {parent} is not in the export" for n, _ in children]
     collections: dict[str, Collection] = {}
     out: list[Product] = []
     for gid, node in products.items():
         try:
-            for c in memberships[gid]:
-                cid = ids.shopify_id(c["id"], "Collection")
-                collections.setdefault(
-                    cid,
-                    Collection(id=cid, handle=c.get("handle") or "", title=c.get("title") or ""),
-                )
-            out.append(
-                _product(
-                    node,
-                    variants[gid],
-                    [ids.shopify_id(c["id"], "Collection") for c in memberships[gid]],
-                )
-            )
+            members = [c for _, c in memberships[gid]]
+            collection_ids = [ids.shopify_id(c["id"], "Collection") for c in members]
+            out.append(_product(node, [v for _, v in variants[gid]], collection_ids))
         except (KeyError, ValueError) as exc:
             skipped.append(f"product {gid}: {exc}")
+            continue
+        for cid, c in zip(collection_ids, members, strict=True):
+            collections.setdefault(
+                cid, Collection(id=cid, handle=c.get("handle") or "", title=c.get("title") or "")
+            )
     return Export(out, list(collections.values()), skipped)
 
 
@@ -107,7 +106,8 @@ def _product(
     node: dict[str, Any], variant_nodes: list[dict[str, Any]], collection_ids: list[str]
 ) -> Product:
     variants = []
-    for v in variant_nodes:
+    # Lines may come in any order; Shopify's variant position restores the storefront's order.
+    for v in sorted(variant_nodes, key=lambda v: int(v.get("position") or 0)):
         item = v.get("inventoryItem") or {}
         tracked = bool(item.get("tracked", True))
         policy = (v.get("inventoryPolicy") or "DENY").lower()

@@ -12,8 +12,9 @@ served, because a storefront cannot resolve it. Exports made by apps that add `I
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -32,7 +33,7 @@ class CsvImport:
 
 def parse_csv(rows: Iterable[str], known: Mapping[str, Product]) -> CsvImport:
     """`rows`: the file's lines; `known`: the shop's current products by handle."""
-    reader = csv.DictReader(rows)
+    reader = csv.DictReader(_without_bom(rows))
     if reader.fieldnames is None or "Handle" not in reader.fieldnames:
         raise ValueError("not a Shopify product CSV: no Handle column")
     groups: dict[str, list[dict[str, str]]] = {}
@@ -127,7 +128,16 @@ def _int(value: Any) -> int | None:
         raise ValueError(f"not a quantity: {value!r}") from None
 
 
-def _epoch() -> Any:
-    from datetime import UTC, datetime
-
+def _epoch() -> datetime:
     return datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _without_bom(rows: Iterable[str]) -> Iterator[str]:
+    """Spreadsheet programs (and some exports) start the file with a UTF-8 byte-order mark,
+    which would otherwise become part of the first column's name."""
+    lines = iter(rows)
+    first = next(lines, None)
+    if first is None:
+        return
+    yield first.removeprefix("\ufeff")
+    yield from lines

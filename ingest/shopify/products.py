@@ -42,19 +42,33 @@ def variant_available(tracked: bool, policy: str, quantity: int | None) -> bool:
     return not tracked or policy == "continue" or (quantity or 0) > 0
 
 
-def product_from_rest(payload: dict[str, Any], collections: Iterable[str] = ()) -> Product:
+def product_from_rest(
+    payload: dict[str, Any], collections: Iterable[str] = (), previous: Product | None = None
+) -> Product:
     """A products/create|update webhook body (Shopify's REST Product) as a Product.
 
     `collections` are the product's current collection ids, which the payload does not carry.
+    `previous` is the stored product: newer API versions leave `inventory_management` and
+    `inventory_quantity` out of variants, and a field that is absent is unknown, not "untracked"
+    or "none in stock", so the stored value stands (and a variant never seen before counts as
+    tracked, which keeps an unsellable product out of recommendations rather than in).
     """
+    known = {v.id: v for v in previous.variants} if previous else {}
     variants = []
     for v in payload.get("variants") or []:
-        tracked = v.get("inventory_management") not in (None, "")
-        policy = (v.get("inventory_policy") or "deny").lower()
+        variant_id = ids.variant_id(v["id"])
+        old = known.get(variant_id)
+        if "inventory_management" in v:
+            tracked = v["inventory_management"] not in (None, "")
+        else:
+            tracked = old.tracked if old else True
         quantity = v.get("inventory_quantity")
+        if quantity is None and old is not None:
+            quantity = old.inventory_quantity
+        policy = (v.get("inventory_policy") or "deny").lower()
         variants.append(
             Variant(
-                id=ids.variant_id(v["id"]),
+                id=variant_id,
                 title=v.get("title"),
                 sku=v.get("sku") or None,
                 price=money(v.get("price")) or Decimal(0),
@@ -66,7 +80,7 @@ def product_from_rest(payload: dict[str, Any], collections: Iterable[str] = ()) 
                 inventory_item_id=(
                     ids.shopify_id(v["inventory_item_id"], "InventoryItem")
                     if v.get("inventory_item_id")
-                    else None
+                    else (old.inventory_item_id if old else None)
                 ),
                 option_values=tuple(
                     str(v[k]) for k in ("option1", "option2", "option3") if v.get(k) is not None
@@ -121,9 +135,17 @@ def matches(collection: Collection, product: Product) -> bool:
     return any(results) if collection.disjunctive else all(results)
 
 
+# Negative relations must hold for every value of a many-valued column (tags, variants): "tag
+# not_contains sale" must not select a product tagged both "sale" and "new".
+_NEGATIVE = frozenset({"not_equals", "not_contains", "is_not_set"})
+
+
 def _rule(product: Product, column: str, relation: str, condition: str) -> bool:
     values = _column(product, column)
-    return any(_relation(value, relation, condition) for value in values)
+    if not values:
+        return False
+    test = all if relation in _NEGATIVE else any
+    return test(_relation(value, relation, condition) for value in values)
 
 
 def _column(product: Product, column: str) -> list[Any]:
@@ -150,14 +172,17 @@ def _column(product: Product, column: str) -> list[Any]:
 
 
 def _relation(value: Any, relation: str, condition: str) -> bool:
+    if isinstance(value, bool):
+        # is_price_reduced: Shopify's relations are is_set / is_not_set (a flag, not a value).
+        if relation in ("is_set", "is_not_set"):
+            return value == (relation == "is_set")
+        return value == (condition.strip().lower() == "true")
     if relation in ("is_set", "is_not_set"):
         return (value not in (None, "")) == (relation == "is_set")
     if value is None:
         return False
-    if isinstance(value, bool):
-        return value == (condition.lower() == "true")
     if isinstance(value, Decimal | int):
-        target = money(condition) if condition else None
+        target = _number(condition)
         if target is None:
             return False
         return {
@@ -175,3 +200,13 @@ def _relation(value: Any, relation: str, condition: str) -> bool:
         "contains": cond in text,
         "not_contains": cond not in text,
     }.get(relation, False)
+
+
+def _number(text: str) -> Decimal | None:
+    """A rule's numeric condition; one Nova cannot read selects nothing instead of failing the
+    whole webhook (a stock rule may compare with a negative number, unlike a price)."""
+    try:
+        number = Decimal(text.strip())
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None

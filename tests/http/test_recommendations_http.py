@@ -10,12 +10,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from conftest import new_shop_domain
 from support import pixel
 from support.catalog import product
 from support.stores import settle
 
 from config.settings import Settings
-from conftest import new_shop_domain
 from deployments.admin_app import build_admin_app
 from deployments.ranking.refresh import refresh_stats
 from deployments.ranking.state import ShopStates
@@ -36,9 +36,11 @@ class Harness:
         recs = build_recommendations_app(settings, stores, self.states)
         admin = build_admin_app(settings, stores)
         self.recs = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=recs, root_path=PATH), base_url="http://n.test")
+            transport=httpx.ASGITransport(app=recs, root_path=PATH), base_url="http://n.test"
+        )
         self.admin = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=admin, root_path="/admin"), base_url="http://n.test")
+            transport=httpx.ASGITransport(app=admin, root_path="/admin"), base_url="http://n.test"
+        )
         self.ingest = IngestService(settings, stores)
 
     async def get(self, **params: Any) -> httpx.Response:
@@ -65,8 +67,9 @@ async def h(settings: Settings, stores: Stores) -> AsyncIterator[Harness]:
     harness = Harness(settings, stores, shop)
     # Bought together: sneakers 1 with socks 2, in several orders.
     for n in range(3):
-        await harness.send([pixel.checkout_completed([(1, 1), (2, 1)], order_id=700 + n,
-                                                     client_id=f"buyer{n}")])
+        await harness.send(
+            [pixel.checkout_completed([(1, 1), (2, 1)], order_id=700 + n, client_id=f"buyer{n}")]
+        )
     await settle(stores)  # production: the writer moves them to PostgreSQL first
     await refresh_stats(stores, shop.shop_id, datetime.now(UTC))
     yield harness
@@ -82,8 +85,12 @@ async def test_shopify_shape_with_ranking_id_and_reasons(h: Harness) -> None:
     first = body["products"][0]
     assert first["id"] == 2 and first["handle"] == "p2" and first["price"] == 950
     assert first["variants"][0]["id"] == 20 and first["available"] is True
-    assert first["reasons"][0] == {"type": "source", "name": "co_purchase",
-                                   "score": pytest.approx(1.0), "anchor": "1"}
+    assert first["reasons"][0] == {
+        "type": "source",
+        "name": "co_purchase",
+        "score": pytest.approx(1.0),
+        "anchor": "1",
+    }
     url = urlsplit(first["url"])
     query = parse_qs(url.query)
     assert url.path == "/products/p2"
@@ -118,8 +125,9 @@ async def test_minor_units_follow_the_shop_currency(h: Harness) -> None:
         ({"intent": "related", "product_id": "5"}, 404, "No product with id 5"),
     ],
 )
-async def test_errors_in_shopify_shape(h: Harness, params: dict[str, str], status: int,
-                                       text: str) -> None:
+async def test_errors_in_shopify_shape(
+    h: Harness, params: dict[str, str], status: int, text: str
+) -> None:
     r = await h.get(**params)
     assert r.status_code == status
     body = r.json()
@@ -140,9 +148,11 @@ async def test_personal_state_needs_consent(h: Harness) -> None:
     seen = (await h.get(client_id="v", **ask)).json()["products"]
     assert [p["id"] for p in seen] == [3]
     assert seen[0]["reasons"][0]["name"] == "recently_viewed"
-    for params in ({"client_id": "v", "consent": "denied"},
-                   {"client_id": "v", "consent": "unknown"},
-                   {"client_id": "p"}):
+    for params in (
+        {"client_id": "v", "consent": "denied"},
+        {"client_id": "v", "consent": "unknown"},
+        {"client_id": "p"},
+    ):
         answer = (await h.get(**ask, **params)).json()["products"]
         assert answer[0]["reasons"][0]["name"] != "recently_viewed", params
 
@@ -151,8 +161,12 @@ async def test_rules_through_the_admin_api_change_answers(h: Harness) -> None:
     base = f"/admin/shops/{h.shop.shop_id}"
     before = [p["id"] for p in (await h.get(intent="trending")).json()["products"]]
     assert 4 in before
-    rules = {"rules": [{"type": "exclude", "field": "vendor", "values": ["Gamma"], "id": "no-g"},
-                       {"type": "pin", "product_id": "3", "position": 1}]}
+    rules = {
+        "rules": [
+            {"type": "exclude", "field": "vendor", "values": ["Gamma"], "id": "no-g"},
+            {"type": "pin", "product_id": "3", "position": 1},
+        ]
+    }
     put = await h.admin.put(f"{base}/rules", json=rules, headers=AUTH)
     assert put.status_code == 201 and put.json()["version"] == 1
     await h.refresh()
@@ -171,8 +185,11 @@ async def test_rules_through_the_admin_api_change_answers(h: Harness) -> None:
 
 async def test_experiment_through_the_admin_api(h: Harness) -> None:
     base = f"/admin/shops/{h.shop.shop_id}/experiments"
-    spec = {"id": "recs-v-pop", "name": "behaviour vs popular",
-            "variants": [{"name": "nova"}, {"name": "popular", "strategy": "popular"}]}
+    spec = {
+        "id": "recs-v-pop",
+        "name": "behaviour vs popular",
+        "variants": [{"name": "nova"}, {"name": "popular", "strategy": "popular"}],
+    }
     created = await h.admin.post(base, json=spec, headers=AUTH)
     assert created.status_code == 201 and created.json()["status"] == "draft"
     assert created.json()["salt"]

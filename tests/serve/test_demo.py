@@ -1,5 +1,6 @@
 """`make demo` end to end, on the embedded backend: a real Ray cluster with the dashboard, the
-demo shop, simulated shoppers through HTTP, and the report it prints."""
+demo shop, its catalog through signed Shopify webhooks and a bulk-export sync, simulated
+shoppers and their orders through HTTP, and the report it prints."""
 
 from __future__ import annotations
 
@@ -49,3 +50,16 @@ def test_demo_ingests_simulated_traffic_and_reports_it(tmp_path: Path) -> None:
     assert re.search(r"Ray dashboard\s+http://127\.0\.0\.1:\d+", report)
     assert re.search(r"product_viewed\s+[1-9]\d*", report)
     assert (tmp_path / "nova.sqlite3").exists()
+
+    # The catalog came through the webhook endpoint (every delivery verified and applied) and
+    # the bulk-export sync, and is complete.
+    webhooks = re.search(
+        r"catalog: (\d+) collections and 80 products .* statuses \{200: (\d+)\}", report
+    )
+    assert webhooks is not None and int(webhooks[2]) == int(webhooks[1]) + 80
+    assert "bulk-export sync: imported 80 products" in report and "0 skipped" in report
+    assert re.search(r"in the catalog now: 80 products, \d+ collections", report)
+    orders = re.search(r"orders: (\d+) orders/create webhooks .*statuses \{200: (\d+)\}", report)
+    assert orders is not None and int(orders[1]) == int(orders[2]) > 0
+    stored_orders = re.search(r"and (\d+) orders from orders/create", report)
+    assert stored_orders is not None and int(stored_orders[1]) == int(orders[1])

@@ -47,22 +47,36 @@ def product(
         created_at=created,
         is_gift_card=gift_card,
         provisional=provisional,
-        variants=(Variant(id=str(pid * 10), title="Default", price=Decimal(price),
-                          available=available, inventory_quantity=quantity,
-                          inventory_policy=policy, tracked=tracked),),
+        variants=(
+            Variant(
+                id=str(pid * 10),
+                title="Default",
+                price=Decimal(price),
+                available=available,
+                inventory_quantity=quantity,
+                inventory_policy=policy,
+                tracked=tracked,
+            ),
+        ),
     )
 
 
-def view(products: Sequence[Product], *, tables: Sequence[NeighbourTable] = (),
-         popularity: dict[str, dict[str, float]] | None = None,
-         collections: Sequence[Collection] = (), currency: str = "USD") -> ShopView:
+def view(
+    products: Sequence[Product],
+    *,
+    tables: Sequence[NeighbourTable] = (),
+    popularity: dict[str, dict[str, float]] | None = None,
+    collections: Sequence[Collection] = (),
+    currency: str = "USD",
+) -> ShopView:
     v = build_view("shop.myshopify.com", currency, products, collections)
     v = v.with_neighbours(tables)
     return v.with_popularity(popularity or {}, NOW)
 
 
-def baskets(kind: str, groups: Sequence[Sequence[int]], *, measure: str,
-            min_support: int = 2) -> NeighbourTable:
+def baskets(
+    kind: str, groups: Sequence[Sequence[int]], *, measure: str, min_support: int = 2
+) -> NeighbourTable:
     pairs = [(f"b{n}", str(p)) for n, group in enumerate(groups) for p in group]
     return compute(kind, pairs, measure=measure, min_support=min_support)
 

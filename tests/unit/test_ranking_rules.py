@@ -19,13 +19,21 @@ from deployments.ranking.rules import RuleSet
 from deployments.ranking.view import ShopView
 
 
-def rec(v: ShopView, rules: list[dict[str, Any]] | None = None, *, intent: str = "trending",
-        product_id: str | None = None, limit: int = 10, experiments: list[Experiment] = (),  # type: ignore[assignment]
-        **kw: Any) -> engine.Result:
+def rec(
+    v: ShopView,
+    rules: list[dict[str, Any]] | None = None,
+    *,
+    intent: str = "trending",
+    product_id: str | None = None,
+    limit: int = 10,
+    experiments: list[Experiment] = (),  # type: ignore[assignment]
+    **kw: Any,
+) -> engine.Result:
     rule_set = RuleSet.model_validate({"rules": rules or []})
     request = engine.Request(intent=intent, limit=limit, product_id=product_id, **kw)
-    return engine.recommend(v, request, engine.Visitor(), rules_for=lambda _: rule_set,
-                            experiments=experiments, now=NOW)
+    return engine.recommend(
+        v, request, engine.Visitor(), rules_for=lambda _: rule_set, experiments=experiments, now=NOW
+    )
 
 
 def popular(n: int) -> dict[str, dict[str, float]]:
@@ -62,8 +70,9 @@ def catalog_for_rules() -> ShopView:
     products = [
         product(1, tags=["sale"], vendor="Acme", price="10.00", age_days=2),
         product(2, tags=["summer"], collections=["77"], vendor="Beta", price="30.00", age_days=40),
-        product(3, tags=["summer"], vendor="Acme", price="55.00", product_type="Hoodie",
-                age_days=5),
+        product(
+            3, tags=["summer"], vendor="Acme", price="55.00", product_type="Hoodie", age_days=5
+        ),
         product(4, vendor="Gamma", price="90.00", age_days=400),
         product(5, tags=["clearance"], vendor="Gamma", price="25.00", age_days=1),
     ]
@@ -83,12 +92,21 @@ def catalog_for_rules() -> ShopView:
         ([{"type": "price_band", "min": 20, "max": 60}], ["2", "3", "5"]),
         ([{"type": "recency", "days": 10}], ["1", "3", "5"]),
         ([{"type": "min_popularity", "min": 2, "signal": "purchase", "window": "week"}], ["2"]),
-        ([{"type": "boost", "field": "vendor", "values": ["Gamma"], "factor": 10}],
-         ["4", "5", "1", "2", "3"]),
-        ([{"type": "bury", "field": "tag", "values": ["sale", "summer"]}],
-         ["4", "5", "1", "2", "3"]),
-        ([{"type": "pin", "product_id": "5", "position": 1},
-          {"type": "pin", "product_id": "4", "position": 2}], ["5", "4", "1", "2", "3"]),
+        (
+            [{"type": "boost", "field": "vendor", "values": ["Gamma"], "factor": 10}],
+            ["4", "5", "1", "2", "3"],
+        ),
+        (
+            [{"type": "bury", "field": "tag", "values": ["sale", "summer"]}],
+            ["4", "5", "1", "2", "3"],
+        ),
+        (
+            [
+                {"type": "pin", "product_id": "5", "position": 1},
+                {"type": "pin", "product_id": "4", "position": 2},
+            ],
+            ["5", "4", "1", "2", "3"],
+        ),
     ],
 )
 def test_each_rule_type(rules: list[dict[str, Any]], expected: list[str]) -> None:
@@ -116,35 +134,61 @@ def test_rules_apply_in_the_documented_order_not_list_order() -> None:
     result = rec(v, rules)
     # exclude drops 5; boost lifts 2 and 4; bury then sends 2 last; the pin puts 1 first.
     assert ids(result, v) == ["1", "4", "3", "2"]
-    reasons = {v.products[r.idx].id: [x["name"] for x in r.reasons if x["type"] == "rule"]
-               for r in result.products}
+    reasons = {
+        v.products[r.idx].id: [x["name"] for x in r.reasons if x["type"] == "rule"]
+        for r in result.products
+    }
     assert reasons["2"] == ["boost", "bury"] and reasons["1"] == ["pin"]
 
 
 def test_pin_respects_eligibility_but_not_filters() -> None:
-    v = view([product(1), product(2, tags=["hidden"]), product(3, quantity=0)], popularity=popular(3))
-    rules = [{"type": "exclude", "field": "tag", "values": ["hidden"]},
-             {"type": "pin", "product_id": "2", "position": 1},
-             {"type": "pin", "product_id": "3", "position": 2}]
+    v = view(
+        [product(1), product(2, tags=["hidden"]), product(3, quantity=0)], popularity=popular(3)
+    )
+    rules = [
+        {"type": "exclude", "field": "tag", "values": ["hidden"]},
+        {"type": "pin", "product_id": "2", "position": 1},
+        {"type": "pin", "product_id": "3", "position": 2},
+    ]
     assert ids(rec(v, rules), v) == ["2", "1"]  # 3 is sold out: not even a pin shows it
 
 
 def test_rule_scopes_devices_intents_widgets_and_time() -> None:
     v = catalog_for_rules()
-    mobile_only = [{"type": "exclude", "field": "vendor", "values": ["Acme"], "devices": ["mobile"]}]
+    mobile_only = [
+        {"type": "exclude", "field": "vendor", "values": ["Acme"], "devices": ["mobile"]}
+    ]
     assert "1" not in ids(rec(v, mobile_only, device="mobile"), v)
     assert "1" in ids(rec(v, mobile_only, device="desktop"), v)
     widget = [{"type": "include", "field": "product", "values": ["4"], "widgets": ["cart"]}]
     assert ids(rec(v, widget, widget="cart"), v) == ["4"] and len(ids(rec(v, widget), v)) == 5
     scoped = [{"type": "include", "field": "product", "values": ["4"], "intents": ["new_arrivals"]}]
     assert len(ids(rec(v, scoped), v)) == 5
-    later = [{"type": "include", "field": "product", "values": ["4"],
-              "starts_at": (NOW + timedelta(days=1)).isoformat()}]
-    ended = [{"type": "include", "field": "product", "values": ["4"],
-              "ends_at": (NOW - timedelta(seconds=1)).isoformat()}]
-    now = [{"type": "include", "field": "product", "values": ["4"],
+    later = [
+        {
+            "type": "include",
+            "field": "product",
+            "values": ["4"],
+            "starts_at": (NOW + timedelta(days=1)).isoformat(),
+        }
+    ]
+    ended = [
+        {
+            "type": "include",
+            "field": "product",
+            "values": ["4"],
+            "ends_at": (NOW - timedelta(seconds=1)).isoformat(),
+        }
+    ]
+    now = [
+        {
+            "type": "include",
+            "field": "product",
+            "values": ["4"],
             "starts_at": (NOW - timedelta(days=1)).isoformat(),
-            "ends_at": (NOW + timedelta(days=1)).isoformat()}]
+            "ends_at": (NOW + timedelta(days=1)).isoformat(),
+        }
+    ]
     assert len(ids(rec(v, later), v)) == 5 and len(ids(rec(v, ended), v)) == 5
     assert ids(rec(v, now), v) == ["4"]
     disabled = [{"type": "include", "field": "product", "values": ["4"], "enabled": False}]
@@ -170,7 +214,10 @@ def test_invalid_rules_are_refused(bad: dict[str, Any]) -> None:
 
 def experiment(**kw: Any) -> Experiment:
     doc: dict[str, Any] = {
-        "id": "exp1", "name": "Test", "salt": "s1", "status": "running",
+        "id": "exp1",
+        "name": "Test",
+        "salt": "s1",
+        "status": "running",
         "variants": [{"name": "a", "weight": 1}, {"name": "b", "weight": 1}],
     }
     doc.update(kw)
@@ -202,13 +249,24 @@ def test_assignment_is_the_same_in_another_process() -> None:
 
 
 def test_segments_and_scope_choose_who_is_enrolled() -> None:
-    e = experiment(segment={"devices": ["mobile"], "visitor": "returning", "countries": ["de"]},
-                   intents=["related"])
-    args = {"intent": "related", "widget": None, "device": "mobile", "returning": True,
-            "country": "DE"}
+    e = experiment(
+        segment={"devices": ["mobile"], "visitor": "returning", "countries": ["de"]},
+        intents=["related"],
+    )
+    args = {
+        "intent": "related",
+        "widget": None,
+        "device": "mobile",
+        "returning": True,
+        "country": "DE",
+    }
     assert choose([e], "u1", **args) is not None
-    for change in ({"device": "desktop"}, {"returning": False}, {"country": "FR"},
-                   {"intent": "trending"}):
+    for change in (
+        {"device": "desktop"},
+        {"returning": False},
+        {"country": "FR"},
+        {"intent": "trending"},
+    ):
         assert choose([e], "u1", **{**args, **change}) is None, change
     assert choose([e], None, **args) is None  # no id, not enrolled
     assert choose([experiment(status="draft")], "u1", **args) is None
@@ -216,8 +274,12 @@ def test_segments_and_scope_choose_who_is_enrolled() -> None:
 
 def test_response_carries_the_variant_and_a_holdout_shows_nothing() -> None:
     v = catalog_for_rules()
-    e = experiment(variants=[{"name": "control", "holdout": True, "weight": 1},
-                             {"name": "popular", "strategy": "popular", "weight": 1}])
+    e = experiment(
+        variants=[
+            {"name": "control", "holdout": True, "weight": 1},
+            {"name": "popular", "strategy": "popular", "weight": 1},
+        ]
+    )
     results = {u: rec(v, experiments=[e], unit=u) for u in (f"c{n}" for n in range(40))}
     held = [r for r in results.values() if r.variant == "control"]
     shown = [r for r in results.values() if r.variant == "popular"]
@@ -230,12 +292,21 @@ def test_response_carries_the_variant_and_a_holdout_shows_nothing() -> None:
 
 def test_variant_rule_set_version_is_used() -> None:
     v = catalog_for_rules()
-    sets = {None: RuleSet(), 3: RuleSet.model_validate(
-        {"rules": [{"type": "include", "field": "product", "values": ["4"]}]})}
+    sets = {
+        None: RuleSet(),
+        3: RuleSet.model_validate(
+            {"rules": [{"type": "include", "field": "product", "values": ["4"]}]}
+        ),
+    }
     e = experiment(variants=[{"name": "a", "rules_version": 3}, {"name": "b", "rules_version": 3}])
-    result = engine.recommend(v, engine.Request(intent="trending", limit=5, unit="u"),
-                              engine.Visitor(), rules_for=lambda n: sets[n], experiments=[e],
-                              now=NOW)
+    result = engine.recommend(
+        v,
+        engine.Request(intent="trending", limit=5, unit="u"),
+        engine.Visitor(),
+        rules_for=lambda n: sets[n],
+        experiments=[e],
+        now=NOW,
+    )
     assert ids(result, v) == ["4"]
 
 

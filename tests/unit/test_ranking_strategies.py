@@ -15,11 +15,23 @@ from deployments.ranking.view import ShopView
 NO_RULES = RuleSet()
 
 
-def rec(v: ShopView, intent: str, product_id: str | None = None, limit: int = 5,
-        visitor: engine.Visitor | None = None, **kw: object) -> engine.Result:
+def rec(
+    v: ShopView,
+    intent: str,
+    product_id: str | None = None,
+    limit: int = 5,
+    visitor: engine.Visitor | None = None,
+    **kw: object,
+) -> engine.Result:
     request = engine.Request(intent=intent, limit=limit, product_id=product_id, **kw)  # type: ignore[arg-type]
-    return engine.recommend(v, request, visitor or engine.Visitor(),
-                            rules_for=lambda _: NO_RULES, experiments=[], now=NOW)
+    return engine.recommend(
+        v,
+        request,
+        visitor or engine.Visitor(),
+        rules_for=lambda _: NO_RULES,
+        experiments=[],
+        now=NOW,
+    )
 
 
 def test_npmi_prefers_planted_pairs_over_a_bestseller() -> None:
@@ -41,7 +53,7 @@ def test_min_support_drops_pairs_seen_once() -> None:
 def test_cosine_scores_and_duplicates_in_a_basket() -> None:
     pairs = [("b1", "1"), ("b1", "1"), ("b1", "2"), ("b2", "1"), ("b2", "2"), ("b3", "1")]
     table = compute("co_view", pairs, measure="cosine", min_support=1)
-    (neighbour, score, support), = table.of("1")
+    ((neighbour, score, support),) = table.of("1")
     assert (neighbour, support) == ("2", 2)
     assert score == pytest.approx(2 / np.sqrt(3 * 2))
 
@@ -76,8 +88,9 @@ def test_content_similarity_follows_type_tags_and_collections() -> None:
 
 def test_related_uses_co_views_then_falls_back_through_the_chain() -> None:
     tees = [product(i, product_type="Tee", collections=["tees"]) for i in range(1, 6)]
-    mugs = [product(i, product_type="Mug", vendor="Other", collections=["mugs"])
-            for i in range(6, 11)]
+    mugs = [
+        product(i, product_type="Mug", vendor="Other", collections=["mugs"]) for i in range(6, 11)
+    ]
     products = tees + mugs
     co_view = baskets("co_view", [[1, 4]] * 3 + [[1, 5]] * 2, measure="cosine")
     v = view(products, tables=[co_view], popularity={"view:day": {"9": 5.0, "10": 3.0}})
@@ -110,9 +123,12 @@ def test_frequently_bought_together_works_from_the_cart() -> None:
     v = view(products, tables=[co_purchase])
     result = rec(v, "frequently_bought_together", None, limit=1, cart=("2",))
     assert ids(result, v) == ["5"]
-    assert result.products[0].reasons[0] == {"type": "source", "name": "co_purchase",
-                                            "score": pytest.approx(1.0, abs=1e-4),
-                                            "anchor": "2"}
+    assert result.products[0].reasons[0] == {
+        "type": "source",
+        "name": "co_purchase",
+        "score": pytest.approx(1.0, abs=1e-4),
+        "anchor": "2",
+    }
 
 
 def test_personalized_follows_the_visitors_recent_views() -> None:
@@ -138,8 +154,10 @@ def test_trending_new_arrivals_and_recently_viewed() -> None:
 
 
 def test_answer_is_never_empty_while_eligible_products_exist() -> None:
-    products = [product(1, product_type="Solo", collections=[]), product(2, product_type="Else",
-                                                                          vendor="V2")]
+    products = [
+        product(1, product_type="Solo", collections=[]),
+        product(2, product_type="Else", vendor="V2"),
+    ]
     v = view(products)
     for intent in engine.INTENTS:
         context = intent in (*engine.NEEDS_PRODUCT, "frequently_bought_together")

@@ -219,6 +219,31 @@ def test_secrets_do_not_leak_in_config_errors() -> None:
     assert TOKEN not in message
 
 
+def test_shopify_secrets_are_optional_secret_and_ordered_current_first() -> None:
+    assert load_settings({}).webhook_secrets == []
+    s = load_settings(
+        {"NOVA_SHOPIFY_API_SECRET": "shpss_new", "NOVA_SHOPIFY_API_SECRET_PREVIOUS": "shpss_old"}
+    )
+    assert isinstance(s.shopify_api_secret, SecretStr)
+    assert s.webhook_secrets == [b"shpss_new", b"shpss_old"]
+    assert "shpss_new" not in repr(s) and "shpss_old" not in str(s)
+    only_current = load_settings({"NOVA_SHOPIFY_API_SECRET": "shpss_new"})
+    assert only_current.webhook_secrets == [b"shpss_new"]
+
+
+def test_previous_shopify_secret_without_a_current_one_is_named() -> None:
+    message = config_error({"NOVA_SHOPIFY_API_SECRET_PREVIOUS": "shpss_old"})
+    assert "NOVA_SHOPIFY_API_SECRET_PREVIOUS is set without NOVA_SHOPIFY_API_SECRET" in message
+    assert "shpss_old" not in message
+
+
+@pytest.mark.parametrize("name", ["NOVA_SHOPIFY_API_SECRET", "NOVA_SHOPIFY_API_SECRET_PREVIOUS"])
+def test_blank_shopify_secret_is_refused(name: str) -> None:
+    # An HMAC keyed with an empty secret is one anybody can compute.
+    env = {"NOVA_SHOPIFY_API_SECRET": "shpss_new", name: "  "}
+    assert name in config_error(env)
+
+
 def test_settings_are_frozen() -> None:
     s = load_settings({})
     with pytest.raises(ValueError):
@@ -264,5 +289,7 @@ def test_env_carries_secret_values_and_omits_unset_ones() -> None:
 
 
 def test_env_names_every_field() -> None:
-    s = load_settings(production_env())
+    s = load_settings(
+        production_env(NOVA_SHOPIFY_API_SECRET="s-new", NOVA_SHOPIFY_API_SECRET_PREVIOUS="s-old")
+    )
     assert set(s.env()) == {"NOVA_" + name.upper() for name in Settings.model_fields}

@@ -1,0 +1,318 @@
+"""bench/serve: GET /v1/recommendations through Ray Serve, against a no-op Serve endpoint behind
+the same ingress and the same ranking code in a plain uvicorn process, in one run.
+
+A shop of 10,000 products with neighbour tables and popularity, and 100,000 visitors' session
+state in Redis; a request mix of related, complementary, personalized, trending and
+recently-viewed at concurrency 8 and 32. Replica memory (RSS) is read after the 10k-product
+shop is loaded and again after a second shop of 100,000 products is.
+
+    python -m bench.serve           (make bench)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench import report
+from bench.loadgen import spawn
+from bench.targets import plain_target, production_settings, serve_target
+from config.settings import Settings
+from deployments.ranking.cooccurrence import compute
+from deployments.simulate import generate_catalog
+from ingest import shops
+from ingest.popularity import hits
+from ingest.records import StoredEvent
+from ingest.stores import open_stores
+from ingest.stores.base import Stores
+
+MIX = [
+    ("related", 0.4),
+    ("complementary", 0.2),
+    ("personalized", 0.2),
+    ("trending", 0.1),
+    ("recently_viewed", 0.1),
+]
+
+
+@dataclass
+class Seeded:
+    shop: str
+    products: list[str]
+    visitors: list[str]
+
+
+async def seed(settings: Settings, n_products: int, n_visitors: int, seed_: int = 3) -> Seeded:
+    rng = random.Random(seed_)
+    stores = await open_stores(settings)
+    try:
+        shop = await shops.create_shop(
+            stores.shops, f"bench-{n_products}.myshopify.com", now=datetime.now(UTC)
+        )
+        catalog = generate_catalog(n_products, seed=seed_)
+        for start in range(0, len(catalog.products), 2000):
+            await stores.catalog.upsert_products(
+                shop.shop_id, catalog.products[start : start + 2000]
+            )
+        sellable = {
+            t: [p.id for p in ps if p.status == "active" and p.available]
+            for t, ps in catalog.by_type.items()
+        }
+        types = list(sellable)
+
+        def zipf(pool: list[str]) -> str:
+            return pool[min(int(rng.paretovariate(1.2)) - 1, len(pool) - 1)]
+
+        views = [
+            (f"v{b}", zipf(sellable[rng.choice(types)]))
+            for b in range(60_000)
+            for _ in range(rng.randint(2, 6))
+        ]
+        orders = []
+        for o in range(20_000):
+            first = zipf(sellable[rng.choice(types)])
+            orders.append((f"o{o}", first))
+            if first in catalog.complement_of:
+                orders.append((f"o{o}", catalog.complement_of[first]))
+        now = datetime.now(UTC)
+        for kind, pairs, measure in (
+            ("co_view", views, "cosine"),
+            ("co_cart", views[::3], "cosine"),
+            ("co_purchase", orders, "npmi"),
+        ):
+            table = compute(kind, pairs, measure=measure)
+            await stores.stats.save_stats(shop.shop_id, kind, table.to_bytes(), now)
+        visitors = [f"visitor-{n}" for n in range(n_visitors)]
+        await _visitor_state(stores, shop.shop_id, visitors, sellable, rng, now)
+        return Seeded(
+            shop.shop_id, [p.id for p in catalog.products if p.status == "active"], visitors
+        )
+    finally:
+        await stores.close()
+
+
+async def _visitor_state(
+    stores: Stores,
+    shop_id: str,
+    visitors: list[str],
+    sellable: dict[str, list[str]],
+    rng: random.Random,
+    now: datetime,
+) -> None:
+    types = list(sellable)
+
+    async def one(client: str) -> list[StoredEvent]:
+        kind = rng.choice(types)
+        events = [
+            StoredEvent(
+                shop_id=shop_id,
+                event_id=f"{client}-{n}",
+                name="product_viewed",
+                occurred_at=now - timedelta(minutes=10 * n),
+                client_id=client,
+                privacy_state="guest",
+                product_id=rng.choice(sellable[kind][:50]),
+            )
+            for n in range(rng.randint(1, 8))
+        ]
+        await stores.visitors.record(shop_id, client, events, state="guest", ttl_s=86400)
+        return events
+
+    all_events: list[StoredEvent] = []
+    for start in range(0, len(visitors), 200):
+        done = await asyncio.gather(*(one(c) for c in visitors[start : start + 200]))
+        all_events += [e for events in done for e in events]
+    await stores.popularity.add(shop_id, hits(all_events))
+
+
+def paths(seeded: Seeded, n: int, rng: random.Random) -> list[str]:
+    out = []
+    intents, weights = zip(*MIX, strict=True)
+    for _ in range(n):
+        intent = rng.choices(intents, weights)[0]
+        query = f"shop={seeded.shop}&intent={intent}&limit=10"
+        if intent in ("related", "complementary"):
+            query += f"&product_id={rng.choice(seeded.products)}"
+        else:
+            query += f"&client_id={rng.choice(seeded.visitors)}"
+        out.append(f"/v1/recommendations?{query}")
+    return out
+
+
+@dataclass
+class Level:
+    concurrency: int
+    rps: float
+    p50: float
+    p99: float
+    errors: int
+
+
+def measure(
+    port: int, request_paths: list[str], levels: list[int], duration: float, warmup: float
+) -> list[Level]:
+    spec = {"paths": request_paths, "headers": {}}
+    spawn(port, spec, "closed", 16, warmup)  # load shop state, fill caches, let autoscaling act
+    out = []
+    for c in levels:
+        records = spawn(port, spec, "closed", c, duration)
+        measured = [r for r in records if r[0] >= 2.0]
+        lat = sorted(r[1] * 1000 for r in measured) or [0.0]
+        out.append(
+            Level(
+                c,
+                len(measured) / (duration - 2.0),
+                lat[len(lat) // 2],
+                lat[int(len(lat) * 0.99)],
+                sum(1 for r in records if r[2] != 200),
+            )
+        )
+    return out
+
+
+def rss_mb(pattern: str) -> float:
+    pids = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout.split()
+    total = 0.0
+    for pid in pids:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total = max(total, int(line.split()[1]) / 1024)
+    return total
+
+
+@contextmanager
+def serve_with_recommendations(settings: Settings) -> Iterator[int]:
+    from ray import serve
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+    from deployments.recommendations import RecommendationsDeployment
+
+    @serve.deployment(max_ongoing_requests=64, ray_actor_options={"num_cpus": 0.25})
+    class Noop:
+        async def __call__(self, request: Request) -> Response:
+            return Response(b'{"intent":"related","products":[]}', media_type="application/json")
+
+    with serve_target(settings) as port:
+        serve.run(
+            RecommendationsDeployment.bind(),
+            name="recommendations",  # type: ignore[attr-defined]
+            route_prefix="/v1/recommendations",
+        )
+        serve.run(Noop.bind(), name="noop", route_prefix="/noop")
+        yield port
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--products", type=int, default=10_000)
+    parser.add_argument("--big", type=int, default=100_000, help="products of the memory shop")
+    parser.add_argument("--visitors", type=int, default=100_000)
+    parser.add_argument("--duration", type=float, default=20.0)
+    parser.add_argument("--warmup", type=float, default=15.0)
+    parser.add_argument("--port", type=int, default=8767)
+    parser.add_argument("--no-record", action="store_true")
+    args = parser.parse_args()
+    levels = [8, 32]
+    rng = random.Random(7)
+    results: dict[str, list[Level]] = {}
+    memory: dict[str, float] = {}
+    with production_settings(args.port) as settings:
+        started = time.perf_counter()
+        seeded = asyncio.run(seed(settings, args.products, args.visitors))
+        print(
+            f"seeded {args.products} products, {args.visitors} visitors in "
+            f"{time.perf_counter() - started:.0f}s",
+            flush=True,
+        )
+        request_paths = paths(seeded, 5000, rng)
+        with serve_with_recommendations(settings) as port:
+            noop_paths = [p.replace("/v1/recommendations", "/noop") for p in request_paths]
+            results["no-op Serve endpoint"] = measure(port, noop_paths, levels, args.duration, 3.0)
+            results["Serve"] = measure(port, request_paths, levels, args.duration, args.warmup)
+            memory[f"{args.products} products"] = rss_mb("ServeReplica:recommendations")
+            big = asyncio.run(seed(settings, args.big, 1, seed_=4))
+            started = time.perf_counter()
+            r = httpx.get(
+                f"http://127.0.0.1:{port}/v1/recommendations",
+                params={"shop": big.shop, "intent": "trending"},
+                timeout=600,
+            )
+            r.raise_for_status()
+            memory["load seconds"] = time.perf_counter() - started
+            memory[f"+ {args.big} products"] = rss_mb("ServeReplica:recommendations")
+        with plain_target(settings) as port:
+            results["plain uvicorn"] = measure(
+                port, request_paths, levels, args.duration, args.warmup
+            )
+    text = render(results, memory, args)
+    print(text)
+    if not args.no_record:
+        report.record("serve", text)
+
+
+def render(results: dict[str, list[Level]], memory: dict[str, float], args: Any) -> str:
+    lines = [
+        "## Recommendations: GET /v1/recommendations through Ray Serve",
+        "",
+        report.stamp(),
+        f"One shop of {args.products:,} products (neighbour tables, popularity), "
+        f"{args.visitors:,} visitors' session state in Redis; requests mixed "
+        + ", ".join(f"{int(w * 100)}% {i}" for i, w in MIX)
+        + f", limit 10. Closed loop, {args.duration:.0f} s per level after "
+        f"{args.warmup:.0f} s of warm-up (first 2 s of each level excluded). Serve: HAProxy "
+        "ingress, throughput-optimized, the Recommendations deployment autoscaling 1-4 replicas "
+        "at 0.25 CPU; the no-op endpoint runs behind the same ingress; plain is the same app in "
+        "one uvicorn process. Load generator on the same 2 cores.",
+        "",
+        "| target | connections | req/s | p50 ms | p99 ms | errors |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, levels in results.items():
+        lines += [
+            f"| {name} | {lv.concurrency} | {lv.rps:.0f} | {lv.p50:.1f} | {lv.p99:.1f} | "
+            f"{lv.errors} |"
+            for lv in levels
+        ]
+    serve, noop = results["Serve"], results["no-op Serve endpoint"]
+    lines.append("")
+    for s, n in zip(serve, noop, strict=True):
+        lines.append(
+            f"- concurrency {s.concurrency}: Serve reaches {s.rps / n.rps:.0%} of the "
+            "no-op endpoint's throughput."
+        )
+    c8 = serve[0]
+    lines.append(
+        f"- Target p99 < 25 ms at concurrency 8: {'met' if c8.p99 < 25 else 'NOT met'} "
+        f"({c8.p99:.1f} ms). Target >= 60% of the no-op endpoint's throughput: "
+        + (
+            "met"
+            if all(s.rps >= 0.6 * n.rps for s, n in zip(serve, noop, strict=True))
+            else "NOT met"
+        )
+        + "."
+    )
+    lines.append(
+        "- Replica memory (RSS): "
+        + ", ".join(
+            f"{k}: {v:.0f} MB" if "seconds" not in k else f"{k} of the big shop: {v:.1f} s"
+            for k, v in memory.items()
+        )
+        + "."
+    )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
