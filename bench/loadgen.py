@@ -11,7 +11,7 @@ Input: a pickle of {"paths": [str], "headers": {...}} for GET requests, or of
 a pool used round-robin; on every pass after the first, event ids beginning "ev-" are rewritten
 ("ev-<pass>-...") so each request carries new events.
 Output (stdout): JSON with per-request records [t_sent, latency_s, status, accepted,
-persisted, promoted] for the caller to summarise.
+persisted, promoted, answer_cache_hit] for the caller to summarise.
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ class Connection:
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
 
-    async def request(self, head: bytes, body: bytes) -> tuple[int, bytes]:
+    async def request(self, head: bytes, body: bytes) -> tuple[int, bytes, bool]:
+        """Status, body, and whether the answer came from Nova's answer cache."""
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         assert self.reader is not None
@@ -43,7 +44,7 @@ class Connection:
         await self.writer.drain()
         header = await self.reader.readuntil(b"\r\n\r\n")
         status = int(header.split(b" ", 2)[1])
-        length, chunked, close = 0, False, False
+        length, chunked, close, cached = 0, False, False, False
         for line in header.split(b"\r\n")[1:]:
             name, _, value = line.partition(b":")
             name = name.strip().lower()
@@ -53,11 +54,13 @@ class Connection:
                 chunked = True
             elif name == b"connection" and b"close" in value.lower():
                 close = True
+            elif name == b"x-nova-cache":
+                cached = value.strip() == b"hit"
         payload = await self._chunked() if chunked else await self.reader.readexactly(length)
         if close:
             self.writer.close()
             self.reader = self.writer = None
-        return status, payload
+        return status, payload, cached
 
     async def _chunked(self) -> bytes:
         assert self.reader is not None
@@ -121,12 +124,14 @@ async def run(args: argparse.Namespace, spec: dict[str, Any]) -> list[list[float
 
     async def one(conn: Connection, i: int, scheduled: float) -> None:
         try:
-            status, payload = await conn.request(*request(i))
+            status, payload, cached = await conn.request(*request(i))
         except (OSError, asyncio.IncompleteReadError):
             conn.writer = conn.reader = None
-            status, payload = 599, b""
+            status, payload, cached = 599, b"", False
         done = time.perf_counter()
-        records.append([scheduled - start, done - scheduled, status, *parse(status, payload)])
+        records.append(
+            [scheduled - start, done - scheduled, status, *parse(status, payload), int(cached)]
+        )
 
     async def closed_worker() -> None:
         nonlocal next_index

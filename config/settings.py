@@ -74,6 +74,14 @@ class Settings(BaseSettings):
     )
     writer_block_ms: int = Field(1000, ge=1, description="How long a writer waits for new entries.")
 
+    stats_refresh_s: float = Field(
+        900, ge=0, description="How often co-occurrence statistics are recomputed; 0: never."
+    )
+    stats_window_days: int = Field(90, ge=1, description="Events the statistics are built from.")
+    recs_cache_ttl_s: float = Field(
+        10, ge=0, description="How long a context-only answer may be reused; 0: no cache."
+    )
+
     @model_validator(mode="after")
     def _check_backend(self) -> Settings:
         if self.rate_limit_events_per_s < self.max_batch_events:

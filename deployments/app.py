@@ -1,8 +1,9 @@
 """The Serve applications and how they are deployed.
 
 Import paths for `serve run`, `serve deploy` and KubeRay's serveConfigV2 (config/serve.yaml):
-`deployments.app:ingest_app`, `deployments.app:admin_app`, `deployments.app:webhooks_app`,
-`deployments.app:writer_app`.
+`deployments.app:ingest_app`, `deployments.app:recommendations_app`,
+`deployments.app:admin_app`, `deployments.app:webhooks_app`, `deployments.app:writer_app`,
+`deployments.app:refresher_app`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from ray.serve import Application
 from config.settings import Backend, Settings
 from deployments.admin import AdminDeployment
 from deployments.ingest import IngestDeployment
+from deployments.recommendations import RecommendationsDeployment
+from deployments.refresher import RefresherDeployment
 from deployments.webhooks import WebhooksDeployment
 from deployments.writer import WriterDeployment
 
@@ -23,6 +26,8 @@ ingest_app = IngestDeployment.bind()  # type: ignore[attr-defined]
 admin_app = AdminDeployment.bind()  # type: ignore[attr-defined]
 webhooks_app = WebhooksDeployment.bind()  # type: ignore[attr-defined]
 writer_app = WriterDeployment.bind()  # type: ignore[attr-defined]
+recommendations_app = RecommendationsDeployment.bind()  # type: ignore[attr-defined]
+refresher_app = RefresherDeployment.bind()  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -35,9 +40,11 @@ class AppSpec:
 
 APPLICATIONS = (
     AppSpec("ingest", "/v1/events", ingest_app),
+    AppSpec("recommendations", "/v1/recommendations", recommendations_app),
     AppSpec("admin", "/admin", admin_app),
     AppSpec("webhooks", "/webhooks", webhooks_app),
     AppSpec("writer", None, writer_app, production_only=True),
+    AppSpec("refresher", None, refresher_app),
 )
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from config.settings import Settings, load_settings
-from deployments import runtime
+from deployments import demo_recs, runtime
 from deployments.simulate import Catalog, Shopper, generate_catalog
 from deployments.simulate_shopify import (
     bulk_export_lines,
@@ -260,6 +260,7 @@ def run(
             stored_summary(settings, shop.shop_id, persisted + orders.get(200, 0))
         )
         _print_report(settings, running, shop, loaded, sent, elapsed, orders, summary)
+        print(demo_recs.show(running.api_url, settings, shop.shop_id, catalog, batches), flush=True)
         if stay:
             print("\nServing until Ctrl-C.", flush=True)
             while True:

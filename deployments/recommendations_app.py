@@ -1,43 +1,36 @@
 """GET /v1/recommendations (docs/api.md): Shopify's Ajax product-recommendations shape, plus
-Nova's ranking id, experiment variant and per-product reasons. A plain Starlette app; the Serve
-deployment (deployments/recommendations.py) wraps it."""
+Nova's ranking id, experiment variant and per-product reasons.
+
+The answer is assembled from product JSON serialised once per catalog version, and answers no
+visitor history went into are reused for a few seconds (deployments/ranking/answer_cache.py).
+This endpoint is the storefront's hot path, so it is a bare ASGI app rather than a Starlette
+one: a router and three middlewares cost a visible share of each request (docs/benchmarks.md).
+The Serve deployment (deployments/recommendations.py) wraps it; it runs under plain uvicorn too.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-import re
+import secrets
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qsl
 
 from pydantic_core import to_json
-from starlette.applications import Starlette
-from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from config.settings import Settings
-from deployments.errors import handle_nova_error
-from deployments.ingest_app import mounted_at_root
+from deployments.errors import to_response
 from deployments.ranking import engine
+from deployments.ranking.answer_cache import AnswerCache
+from deployments.ranking.params import Parsed, parse
 from deployments.ranking.shopify_json import product_url
-from deployments.ranking.state import ShopStates
+from deployments.ranking.state import ShopState, ShopStates
 from deployments.ranking.view import ShopView
-from ingest import ids
-from ingest.errors import (
-    InvalidParameter,
-    NotFound,
-    NovaError,
-    ProductNotFound,
-    StoreUnavailable,
-)
-from ingest.normalise import customer_id as parse_customer_id
-from ingest.normalise import device_class
+from ingest.errors import NotFound, NovaError, ProductNotFound, StoreUnavailable
 from ingest.service import customer_key
 from ingest.stores.base import Stores
 
@@ -45,29 +38,28 @@ log = logging.getLogger(__name__)
 
 # A visitor seen more than this long ago, before this request, is "returning".
 SESSION_GAP = timedelta(minutes=30)
-_TOKEN = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+# Rendered answers are stored with this in place of the ranking id's random part; each
+# response swaps in its own. Not hexadecimal, so it cannot occur in a real answer.
+_TOKEN = b"zzzzzzzzzzzzzzzz"
 
 Observer = Callable[[engine.Result | None, int, float], None]
+Headers = list[tuple[bytes, bytes]]
 
 
-@dataclass(frozen=True)
-class Parsed:
-    shop: str
-    request: engine.Request
-    client_id: str | None
-    customer_id: str | None
-    consent: str | None
+class Recommendations:
+    """The endpoint's logic: query parameters in, (status, headers, body) out."""
 
+    def __init__(self, settings: Settings, stores: Stores, states: ShopStates) -> None:
+        self._stores = stores
+        self._states = states
+        self._cache = AnswerCache(settings.recs_cache_ttl_s)
 
-def build_recommendations_app(
-    settings: Settings, stores: Stores, states: ShopStates, observe: Observer | None = None
-) -> ASGIApp:
-    async def recommendations(request: Request) -> Response:
-        started = time.perf_counter()
-        result: engine.Result | None = None
+    async def answer(
+        self, query: dict[str, str], user_agent: str | None
+    ) -> tuple[int, Headers, bytes, engine.Result | None]:
         try:
-            parsed = parse(request)
-            state = await states.get(parsed.shop)
+            parsed = parse(query, user_agent)
+            state = await self._states.get(parsed.shop)
             if state is None:
                 raise NotFound(f"unknown shop {parsed.shop}")
             req = parsed.request
@@ -80,98 +72,101 @@ def build_recommendations_app(
             now = datetime.now(UTC)
             degraded = False
             try:
-                visitor = await _visitor(stores, parsed, now)
+                visitor = await _visitor(self._stores, parsed, now)
             except StoreUnavailable as exc:
                 # Without session state the answer is contextual: still useful, and visible.
                 log.warning("visitor state unavailable, answering contextually: %s", exc)
                 visitor, degraded = engine.Visitor(), True
-            result = engine.recommend(
-                state.view,
-                req,
-                visitor,
-                rules_for=state.rules_for,
-                experiments=state.experiments,
-                now=now,
+            chosen = engine.assign(req, visitor, state.experiments)
+            key = _cache_key(state, req, visitor, chosen, degraded)
+            headers: Headers = [(b"content-type", b"application/json")]
+            found = self._cache.get(key) if key is not None else None
+            if found is None:
+                result = engine.recommend(
+                    state.view,
+                    req,
+                    visitor,
+                    rules_for=state.rules_for,
+                    experiments=state.experiments,
+                    now=now,
+                    chosen=chosen,
+                )
+                template = render(state.view, result, _TOKEN.decode(), degraded)
+                if key is not None:
+                    self._cache.put(key, result, template)
+            else:
+                result, template = found
+            if key is not None:
+                headers.append((b"x-nova-cache", b"miss" if found is None else b"hit"))
+            token = secrets.token_hex(8)
+            result = dataclasses.replace(
+                result, ranking_id=result.ranking_id.replace(_TOKEN.decode(), token)
             )
-            response: Response = Response(
-                render(state.view, result, degraded),
-                media_type="application/json",
-            )
+            return 200, headers, template.replace(_TOKEN, token.encode()), result
         except NovaError as exc:
-            response = await handle_nova_error(request, exc)
-        if observe is not None:
-            observe(result, response.status_code, time.perf_counter() - started)
-        return response
+            response = to_response(exc)
+            headers = [(k.encode(), v.encode()) for k, v in response.headers.items()]
+            return response.status_code, headers, bytes(response.body), None
 
-    app = Starlette(
-        routes=[Route("/", recommendations, methods=["GET"])],
-        middleware=[
-            Middleware(
-                CORSMiddleware,
-                allow_origins=settings.cors_allow_origins,
-                allow_methods=["GET"],
-                max_age=86400,
+
+def build_recommendations_app(
+    settings: Settings, stores: Stores, states: ShopStates, observe: Observer | None = None
+) -> ASGIApp:
+    endpoint = Recommendations(settings, stores, states)
+    allow = settings.cors_allow_origins
+    any_origin = "*" in allow
+
+    def cors(origin: bytes | None) -> Headers:
+        """Credential-free CORS: any origin when configured so, else the listed ones."""
+        if any_origin:
+            return [(b"access-control-allow-origin", b"*")]
+        if origin is not None and origin.decode(errors="replace") in allow:
+            return [(b"access-control-allow-origin", origin), (b"vary", b"origin")]
+        return []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":  # nothing to set up: the stores are the caller's
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        headers = dict(scope["headers"])
+        path = scope["path"][len(scope.get("root_path", "")) :]
+        status: int
+        if path not in ("", "/"):
+            status, out, body, result = 404, [], b'{"status":404,"message":"Not found"}', None
+        elif scope["method"] == "OPTIONS":  # preflight; a plain GET needs none
+            status, out, body, result = (
+                204,
+                [
+                    (b"access-control-allow-methods", b"GET"),
+                    (
+                        b"access-control-allow-headers",
+                        headers.get(b"access-control-request-headers", b""),
+                    ),
+                    (b"access-control-max-age", b"86400"),
+                ],
+                b"",
+                None,
             )
-        ],
-        exception_handlers={NovaError: handle_nova_error},
-    )
-    return mounted_at_root(app)
+        elif scope["method"] not in ("GET", "HEAD"):
+            status, out, body, result = 405, [(b"allow", b"GET")], b"", None
+        else:
+            started = time.perf_counter()
+            query = dict(parse_qsl(scope["query_string"].decode(errors="replace")))
+            ua = headers.get(b"user-agent")
+            status, out, body, result = await endpoint.answer(
+                query, ua.decode(errors="replace") if ua else None
+            )
+            if observe is not None:
+                observe(result, status, time.perf_counter() - started)
+        out = [*out, *cors(headers.get(b"origin")), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": status, "headers": out})
+        await send(
+            {"type": "http.response.body", "body": body if scope["method"] != "HEAD" else b""}
+        )
 
-
-def parse(request: Request) -> Parsed:
-    q = request.query_params
-    shop_raw = q.get("shop")
-    if not shop_raw:
-        raise InvalidParameter("A shop value is missing")
-    try:
-        shop = ids.shop_domain(shop_raw)
-    except ValueError as exc:
-        raise InvalidParameter(str(exc)) from None
-    intent = q.get("intent") or "related"
-    if intent not in engine.INTENTS:
-        raise InvalidParameter("The intent parameter must be one of " + ", ".join(engine.INTENTS))
-    product = _product(q.get("product_id"), "product_id") if q.get("product_id") else None
-    if intent in engine.NEEDS_PRODUCT and product is None:
-        raise InvalidParameter("A product_id value is missing")
-    cart = _products(q.get("cart"), "cart")
-    if intent == "frequently_bought_together" and product is None and not cart:
-        raise InvalidParameter("frequently_bought_together needs a product_id or a cart")
-    top = 10 if intent in engine.SHOPIFY_INTENTS else 50
-    limit = _int(q.get("limit"), "limit", default=10, low=1, high=top)
-    device = q.get("device") or device_class(request.headers.get("user-agent"))
-    if device not in (None, "mobile", "tablet", "desktop"):
-        raise InvalidParameter("device must be mobile, tablet or desktop")
-    country = q.get("country")
-    if country is not None and not re.fullmatch(r"[A-Za-z]{2}", country):
-        raise InvalidParameter("country must be a two-letter ISO code")
-    consent = q.get("consent")
-    if consent not in (None, "granted", "denied", "unknown"):
-        raise InvalidParameter("consent must be granted, denied or unknown")
-    client_id = _token(q.get("client_id"), "client_id")
-    customer = None
-    if q.get("customer_id"):
-        try:
-            customer = parse_customer_id(q["customer_id"])
-        except ValueError as exc:
-            raise InvalidParameter(f"customer_id: {exc}") from None
-    widget = _token(q.get("widget"), "widget")
-    return Parsed(
-        shop=shop,
-        request=engine.Request(
-            intent=intent,
-            limit=limit,
-            product_id=product,
-            cart=cart,
-            exclude=_products(q.get("exclude"), "exclude"),
-            widget=widget,
-            device=device,
-            country=country.upper() if country else None,
-            unit=customer or client_id,
-        ),
-        client_id=client_id,
-        customer_id=customer,
-        consent=consent,
-    )
+    return app
 
 
 async def _visitor(stores: Stores, parsed: Parsed, now: datetime) -> engine.Visitor:
@@ -179,6 +174,8 @@ async def _visitor(stores: Stores, parsed: Parsed, now: datetime) -> engine.Visi
     contextual answer, and their state is not even looked up (docs/privacy.md)."""
     if parsed.consent in ("denied", "unknown") or not (parsed.client_id or parsed.customer_id):
         return engine.Visitor()
+    if parsed.request.intent not in engine.HISTORY_INTENTS and parsed.cart_given:
+        return engine.Visitor()  # history is not used, and the cart came with the request
     keys = [
         k
         for k in (
@@ -199,22 +196,41 @@ async def _visitor(stores: Stores, parsed: Parsed, now: datetime) -> engine.Visi
     )
 
 
-def render(view: ShopView, result: engine.Result, degraded: bool = False) -> bytes:
+def _cache_key(
+    state: ShopState,
+    req: engine.Request,
+    visitor: engine.Visitor,
+    chosen: engine.Choice,
+    degraded: bool,
+) -> Hashable | None:
+    """A key when no visitor history shapes the answer (their cart only excludes products)."""
+    if degraded or (visitor.recent_views and req.intent in engine.HISTORY_INTENTS):
+        return None
+    variant = (chosen[0].id, chosen[1].name) if chosen else None
+    token = (id(state.view), state.latest_rules, state.versions.get("experiments"))
+    return (state.shop.shop_id, token, variant, dataclasses.replace(req, unit=None), visitor.cart)
+
+
+def render(view: ShopView, result: engine.Result, token: str, degraded: bool = False) -> bytes:
     """The answer as JSON bytes: product fragments serialised once per catalog version, with
-    this answer's url (tracking parameters carry its ranking id) and reasons appended."""
+    this answer's url (tracking parameters carry its ranking id) and reasons appended. The
+    ranking id's random part is `token`, for the caller to replace."""
+    rid = result.ranking_id.split(".")
+    rid[1] = token
+    ranking = ".".join(rid)
     ref = view.products[result.anchor].id if result.anchor is not None else None
     choice = f"{result.experiment}:{result.variant}" if result.experiment else "nova"
     parts = []
     for ranked in result.products:
         product = view.products[ranked.idx]
         fragment = view.json[ranked.idx]
-        if fragment is None:  # engine only returns servable products; never serve one without
+        if fragment is None:  # the engine returns servable products only
             continue
         source = next((r["name"] for r in ranked.reasons if r["type"] == "source"), "rule")
         url = product_url(
             product.handle,
             source=source,
-            ranking_id=result.ranking_id,
+            ranking_id=ranking,
             product_id=product.id,
             ref_product_id=ref,
             choice=choice,
@@ -227,7 +243,7 @@ def render(view: ShopView, result: engine.Result, degraded: bool = False) -> byt
     variant = (
         {"experiment": result.experiment, "name": result.variant} if result.experiment else None
     )
-    tail: dict[str, Any] = {"ranking_id": result.ranking_id, "variant": variant}
+    tail: dict[str, Any] = {"ranking_id": ranking, "variant": variant}
     if degraded:
         tail["degraded"] = ["visitor_state"]
     return b"".join(
@@ -240,35 +256,3 @@ def render(view: ShopView, result: engine.Result, degraded: bool = False) -> byt
             to_json(tail)[1:],
         )
     )
-
-
-def _product(value: str | None, name: str) -> str:
-    try:
-        return ids.product_id(value)
-    except ValueError as exc:
-        raise InvalidParameter(f"{name}: {exc}") from None
-
-
-def _products(value: str | None, name: str) -> tuple[str, ...]:
-    if not value:
-        return ()
-    items = [v.strip() for v in value.split(",") if v.strip()]
-    if len(items) > 100:
-        raise InvalidParameter(f"{name}: at most 100 products")
-    return tuple(dict.fromkeys(_product(v, name) for v in items))
-
-
-def _int(value: str | None, name: str, *, default: int, low: int, high: int) -> int:
-    if value is None or value == "":
-        return default
-    if not value.isdigit() or not low <= int(value) <= high:
-        raise InvalidParameter(f"{name} must be an integer from {low} to {high}")
-    return int(value)
-
-
-def _token(value: str | None, name: str) -> str | None:
-    if not value:
-        return None
-    if not _TOKEN.match(value):
-        raise InvalidParameter(f"{name} is not a valid id")
-    return value

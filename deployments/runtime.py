@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,10 +54,10 @@ def start(
     """Migrate, start a local Ray cluster with Serve, deploy the applications. Extra keyword
     arguments go to ray.init (tests pin the object store size and the metrics port)."""
     migrate(settings)
-    env = {**settings.env(), **SERVE_ENV}
+    env = {**settings.env(), **SERVE_ENV, **_haproxy_ports()}
     # Ray's own processes (raylet, Serve controller, proxy) inherit the driver's environment;
     # workers also get it through the job's runtime_env.
-    os.environ.update(SERVE_ENV)
+    os.environ.update({k: v for k, v in env.items() if k.startswith("RAY_")})
     context = ray.init(
         num_cpus=num_cpus,
         include_dashboard=dashboard,
@@ -75,6 +76,19 @@ def start(
         dashboard_url=dashboard_url,
         applications=names,
     )
+
+
+def _haproxy_ports() -> dict[str, str]:
+    """HAProxy's own metrics and stats listeners default to fixed ports (9101, 8404) on every
+    interface; locally, a second instance (tests beside a demo) would fail to start. Pick free
+    ones unless the environment names them."""
+    out = {}
+    for name in ("RAY_SERVE_HAPROXY_METRICS_PORT", "RAY_SERVE_HAPROXY_STATS_PORT"):
+        if name not in os.environ:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                out[name] = str(s.getsockname()[1])
+    return out
 
 
 def stop() -> None:

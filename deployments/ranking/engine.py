@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -32,6 +32,7 @@ NOVA_INTENTS = (
 INTENTS = SHOPIFY_INTENTS + NOVA_INTENTS
 NEEDS_PRODUCT = ("related", "complementary")
 IN_STOCK_INTENTS = ("complementary", "frequently_bought_together")
+HISTORY_INTENTS = ("personalized", "recently_viewed")  # the ones a visitor's views shape
 # Weights of the sources blended into the first step of each intent.
 RELATED_BLEND = {"co_view": 1.0, "co_cart": 0.5}
 COPURCHASE_BLEND = {"co_purchase": 1.0, "co_cart": 0.5}
@@ -92,16 +93,12 @@ def parse_ranking_id(value: str) -> tuple[str | None, str | None]:
 RulesLookup = Callable[[int | None], RuleSet]
 
 
-def recommend(
-    view: ShopView,
-    request: Request,
-    visitor: Visitor,
-    *,
-    rules_for: RulesLookup,
-    experiments: Sequence[Experiment],
-    now: datetime,
-) -> Result:
-    chosen = choose(
+Choice = tuple[Experiment, VariantSpec] | None
+
+
+def assign(request: Request, visitor: Visitor, experiments: Sequence[Experiment]) -> Choice:
+    """The experiment and variant this request falls in, if any (sticky per shopper)."""
+    return choose(
         experiments,
         request.unit,
         intent=request.intent,
@@ -110,6 +107,21 @@ def recommend(
         returning=visitor.returning,
         country=request.country,
     )
+
+
+def recommend(
+    view: ShopView,
+    request: Request,
+    visitor: Visitor,
+    *,
+    rules_for: RulesLookup,
+    experiments: Sequence[Experiment],
+    now: datetime,
+    chosen: Choice | Literal["assign"] = "assign",
+) -> Result:
+    """`chosen`: the caller's assign() result, when it needed the variant first."""
+    if chosen == "assign":
+        chosen = assign(request, visitor, experiments)
     experiment, variant = (chosen[0].id, chosen[1]) if chosen else (None, None)
     rid = ranking_id(experiment, variant.name if variant else None)
     anchor = view.index.get(request.product_id) if request.product_id else None

@@ -43,8 +43,9 @@ class Harness:
         )
         self.ingest = IngestService(settings, stores)
 
-    async def get(self, **params: Any) -> httpx.Response:
-        return await self.recs.get(PATH, params={"shop": self.shop.shop_id, **params})
+    async def get(self, headers: dict[str, str] | None = None, **params: Any) -> httpx.Response:
+        query = {"shop": self.shop.shop_id, **params}
+        return await self.recs.get(PATH, params=query, headers=headers or {})
 
     async def send(self, events: list[dict[str, Any]], **kw: Any) -> None:
         await self.ingest.ingest(pixel.batch(self.shop.shop_id, events, **kw), self.shop.ingest_key)
@@ -210,3 +211,27 @@ async def test_experiment_through_the_admin_api(h: Harness) -> None:
     stopped = await h.admin.post(f"{base}/recs-v-pop/stop", headers=AUTH)
     assert stopped.json()["status"] == "stopped"
     assert (await h.admin.post(f"{base}/recs-v-pop/start", headers=AUTH)).status_code == 400
+
+
+async def test_answers_are_reused_only_when_no_history_shapes_them(h: Harness) -> None:
+    first = await h.get(intent="complementary", product_id="1", limit=2)
+    second = await h.get(intent="complementary", product_id="1", limit=2)
+    assert (first.headers["x-nova-cache"], second.headers["x-nova-cache"]) == ("miss", "hit")
+    a, b = first.json(), second.json()
+    assert [p["id"] for p in a["products"]] == [p["id"] for p in b["products"]]
+    assert a["ranking_id"] != b["ranking_id"]  # every answer is its own ranking
+    assert b["ranking_id"] in b["products"][0]["url"] and a["ranking_id"] not in str(b)
+    await h.send([pixel.product_viewed(3, client_id="hist")])
+    personal = await h.get(intent="recently_viewed", client_id="hist", limit=1)
+    assert "x-nova-cache" not in personal.headers
+
+
+async def test_cors_and_methods(h: Harness) -> None:
+    r = await h.get(intent="trending", headers={"Origin": "https://shop.example"})
+    assert r.headers["access-control-allow-origin"] == "*"
+    pre = await h.recs.options(
+        PATH, headers={"Origin": "https://shop.example", "Access-Control-Request-Method": "GET"}
+    )
+    assert pre.status_code == 204 and pre.headers["access-control-allow-methods"] == "GET"
+    assert (await h.recs.post(PATH, content=b"{}")).status_code == 405
+    assert (await h.recs.get(PATH + "/elsewhere")).status_code == 404

@@ -11,7 +11,7 @@ IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) Mobile/15E148 S
 PII = {
     "email": "ada.lovelace@example.com",
     "phone": "+1 555-625-1199",
-    "first_name": "Ada",
+    "first_name": "Augusta",  # long enough never to occur by chance in random ids
     "last_name": "Lovelace",
     "address": "12 Analytical Row",
 }
