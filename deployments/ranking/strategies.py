@@ -29,56 +29,62 @@ class Candidates:
 EMPTY = np.zeros(0, dtype=np.int64)
 
 
-def _ranked(
-    source: str, totals: dict[int, float], anchors: dict[int, int] | None = None
+def _combine(
+    source: str,
+    idx: np.ndarray,
+    contributions: np.ndarray,
+    anchors: np.ndarray,
+    sources: np.ndarray | None = None,
 ) -> Candidates:
-    if not totals:
+    """Sum contributions per product (numpy, no Python loop over neighbours); each product
+    keeps the anchor (and source) of its largest contribution. Best first, ties by index."""
+    if not len(idx):
         return Candidates(source, EMPTY, np.zeros(0))
-    idx = np.fromiter(totals, dtype=np.int64, count=len(totals))
-    scores = np.fromiter(totals.values(), dtype=np.float64, count=len(totals))
-    order = np.lexsort((idx, -scores))
-    anchor_array = (
-        np.array([anchors[int(i)] for i in idx[order]], dtype=np.int64) if anchors else None
+    products, inverse = np.unique(idx, return_inverse=True)
+    totals = np.bincount(inverse, weights=contributions)
+    # Within each product, the largest contribution comes first after this sort.
+    order = np.lexsort((-contributions, inverse))
+    first = order[np.r_[0, np.flatnonzero(np.diff(inverse[order])) + 1]]
+    ranked = np.lexsort((products, -totals))
+    best = first[ranked]
+    return Candidates(
+        source,
+        products[ranked].astype(np.int64),
+        totals[ranked],
+        anchors[best],
+        sources[best].tolist() if sources is not None else None,
     )
-    return Candidates(source, idx[order], scores[order], anchor_array)
 
 
 def neighbours(view: ShopView, kind: str, anchors: Sequence[tuple[int, float]]) -> Candidates:
     """Neighbours of weighted anchor products in one table, scores summed over anchors."""
     table = view.neighbours.get(kind)
-    totals: dict[int, float] = {}
-    best_anchor: dict[int, tuple[float, int]] = {}
-    if table is not None:
-        for anchor, weight in anchors:
-            found = table.of(anchor)
-            if found is None:
-                continue
-            for i, score in zip(found[0].tolist(), found[1].tolist(), strict=True):
-                contribution = weight * score
-                totals[i] = totals.get(i, 0.0) + contribution
-                if contribution > best_anchor.get(i, (0.0, -1))[0]:
-                    best_anchor[i] = (contribution, anchor)
-    return _ranked(kind, totals, {i: a for i, (_, a) in best_anchor.items()})
+    found = [(table.of(a), a, w) for a, w in anchors] if table is not None else []
+    rows = [(f, a, w) for f, a, w in found if f is not None]
+    if not rows:
+        return Candidates(kind, EMPTY, np.zeros(0))
+    idx = np.concatenate([f[0] for f, _, _ in rows])
+    contributions = np.concatenate([f[1] * w for f, _, w in rows])
+    origin = np.concatenate([np.full(len(f[0]), a, dtype=np.int64) for f, a, _ in rows])
+    return _combine(kind, idx, contributions, origin)
 
 
 def blend(source: str, parts: Sequence[tuple[Candidates, float]]) -> Candidates:
     """Weighted sum of several sources' scores, each scaled to its best score first. A product
     keeps the anchor and source of its largest contribution (reported in its reasons)."""
-    totals: dict[int, float] = {}
-    best: dict[int, tuple[float, str, int]] = {}
-    for cands, weight in parts:
-        if not len(cands.idx) or weight <= 0:
-            continue
-        top = float(cands.scores[0])
-        for n, (i, s) in enumerate(zip(cands.idx.tolist(), cands.scores.tolist(), strict=True)):
-            contribution = weight * s / top
-            totals[i] = totals.get(i, 0.0) + contribution
-            if contribution > best.get(i, (0.0, "", -1))[0]:
-                anchor = int(cands.anchors[n]) if cands.anchors is not None else -1
-                best[i] = (contribution, cands.source, anchor)
-    ranked = _ranked(source, totals, {i: b[2] for i, b in best.items()})
-    sources = [best[int(i)][1] for i in ranked.idx]
-    return Candidates(source, ranked.idx, ranked.scores, ranked.anchors, sources)
+    used = [(c, w) for c, w in parts if len(c.idx) and w > 0]
+    if not used:
+        return Candidates(source, EMPTY, np.zeros(0))
+    idx = np.concatenate([c.idx for c, _ in used])
+    contributions = np.concatenate([w * c.scores / c.scores[0] for c, w in used])
+    anchors = np.concatenate(
+        [
+            c.anchors if c.anchors is not None else np.full(len(c.idx), -1, dtype=np.int64)
+            for c, _ in used
+        ]
+    )
+    sources = np.concatenate([np.full(len(c.idx), c.source, dtype=object) for c, _ in used])
+    return _combine(source, idx, contributions, anchors, sources)
 
 
 def content(view: ShopView, anchor: int, k: int = 200) -> Candidates:
