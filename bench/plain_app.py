@@ -22,6 +22,7 @@ from ingest.service import IngestService
 from ingest.stores import open_stores
 from ingest.stores.redis_log import RedisIngestLog
 from ingest.writer import StreamWriter
+from training.registry import Registry
 
 EVENTS = "/v1/events"
 RECOMMENDATIONS = "/v1/recommendations"
@@ -55,7 +56,9 @@ class PlainApp:
                 self._apps = {
                     EVENTS: build_ingest_app(self._settings, IngestService(self._settings, stores)),
                     RECOMMENDATIONS: build_recommendations_app(
-                        self._settings, stores, ShopStates(stores)
+                        self._settings,
+                        stores,
+                        ShopStates(stores, registry=Registry(stores, self._settings.model_store)),
                     ),
                 }
                 if isinstance(stores.admission, RedisIngestLog):

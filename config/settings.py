@@ -20,6 +20,10 @@ _FOREIGN_PREFIXES = ("NOVA_TEST_", "NOVA_BENCH_", "NOVA_REQUIRE_SERVICES")
 _SERVICE_LINK = re.compile(r"^NOVA_\w+_(SERVICE_HOST|SERVICE_PORT\w*|PORT(_\d+_(TCP|UDP)\w*)?)$")
 
 
+# URL schemes of model stores pyarrow.fs.FileSystem.from_uri resolves.
+MODEL_STORE_SCHEMES = ("file", "s3", "gs", "gcs", "hdfs", "abfs", "abfss")
+
+
 class ConfigError(Exception):
     """A setting is missing or wrong; the message names every offending NOVA_* variable."""
 
@@ -82,8 +86,28 @@ class Settings(BaseSettings):
         10, ge=0, description="How long a context-only answer may be reused; 0: no cache."
     )
 
+    model_store: str = Field(
+        "",
+        description="Where the model registry keeps artifacts: a local directory, or a "
+        "file://, s3:// or gs:// URL (pyarrow.fs). Unset or empty: <data_dir>/models. Serving "
+        "replicas on several machines need a store they all reach (object storage).",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_model_store(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not str(data.get("model_store") or "").strip():
+            data = {**data, "model_store": str(Path(data.get("data_dir") or "data") / "models")}
+        return data
+
     @model_validator(mode="after")
     def _check_backend(self) -> Settings:
+        scheme, sep, _ = self.model_store.partition("://")
+        if sep and scheme not in MODEL_STORE_SCHEMES:
+            raise ValueError(
+                f"NOVA_MODEL_STORE must be a local path or a URL with one of the schemes "
+                f"{', '.join(MODEL_STORE_SCHEMES)}; got {scheme}://"
+            )
         if self.rate_limit_events_per_s < self.max_batch_events:
             raise ValueError(
                 "NOVA_RATE_LIMIT_EVENTS_PER_S must be at least NOVA_MAX_BATCH_EVENTS, "

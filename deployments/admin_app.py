@@ -1,4 +1,5 @@
-"""Operator admin API under /admin: shops and their ingest keys. Guarded by NOVA_OPERATOR_TOKEN
+"""Operator admin API under /admin: shops and their ingest keys, merchandising
+(admin_merch.py) and the model registry (admin_models.py). Guarded by NOVA_OPERATOR_TOKEN
 (Authorization: Bearer <token>); the merchant-facing dashboard comes with its own issue."""
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ from starlette.routing import Route
 
 from config.settings import Settings
 from deployments.admin_merch import merch_routes
+from deployments.admin_models import model_routes
 from deployments.errors import error_response, handle_nova_error
 from ingest import shops as shop_ops
 from ingest.errors import InvalidRequest, NotFound, NovaError
 from ingest.records import Shop
 from ingest.stores.base import Stores
+from training.registry import Registry
 
 Handler = Callable[[Request], Awaitable[Response]]
 M = TypeVar("M", bound=BaseModel)
@@ -104,6 +107,7 @@ def build_admin_app(settings: Settings, stores: Stores) -> Starlette:
             Route("/shops/{shop}/rotate-key", guarded(rotate), methods=["POST"]),
             Route("/health", guarded(health), methods=["GET"]),
             *merch_routes(stores, guarded),
+            *model_routes(stores, Registry(stores, settings.model_store), guarded),
         ],
         exception_handlers={NovaError: handle_nova_error},
     )

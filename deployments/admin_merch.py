@@ -47,7 +47,7 @@ def merch_routes(stores: Stores, guarded: Callable[[Handler], Handler]) -> list[
 
     async def put_rules(request: Request) -> Response:
         shop_id = await shop_of(request)
-        rule_set = _parse(RuleSet, await request.body())
+        rule_set = parse_body(RuleSet, await request.body())
         doc = rule_set.model_dump(mode="json", exclude_none=True)
         version = await stores.merch.save_rules(shop_id, doc, datetime.now(UTC))
         return JSONResponse({"version": version, **doc}, status_code=201)
@@ -62,7 +62,7 @@ def merch_routes(stores: Stores, guarded: Callable[[Handler], Handler]) -> list[
     async def rollback(request: Request) -> Response:
         """A rollback is a new version with an old version's rules: history only grows."""
         shop_id = await shop_of(request)
-        target = _parse(Rollback, await request.body()).version
+        target = parse_body(Rollback, await request.body()).version
         found = await stores.merch.rules(shop_id, target)
         if found is None:
             raise NotFound(f"no rule set version {target}")
@@ -78,7 +78,7 @@ def merch_routes(stores: Stores, guarded: Callable[[Handler], Handler]) -> list[
         raw = _json(await request.body())
         raw.setdefault("salt", secrets.token_hex(8))
         raw["status"], raw["started_at"], raw["stopped_at"] = "draft", None, None
-        experiment = _parse(Experiment, raw)
+        experiment = parse_body(Experiment, raw)
         if any(e.get("id") == experiment.id for e in await stores.merch.experiments(shop_id)):
             raise AlreadyExists(f"experiment {experiment.id} exists")
         await stores.merch.save_experiment(shop_id, experiment.id, _doc(experiment))
@@ -142,7 +142,7 @@ def _json(raw: bytes) -> dict[str, Any]:
     return value
 
 
-def _parse(model: type[M], raw: bytes | dict[str, Any]) -> M:
+def parse_body(model: type[M], raw: bytes | dict[str, Any]) -> M:
     try:
         if isinstance(raw, dict):
             return model.model_validate(raw)

@@ -11,6 +11,7 @@ from deployments.metrics import RecommendationMetrics
 from deployments.ranking.state import ShopStates
 from deployments.recommendations_app import build_recommendations_app
 from ingest.stores import open_stores
+from training.registry import Registry
 
 STUCK_AFTER_S = 120.0
 
@@ -38,7 +39,9 @@ class RecommendationsDeployment:
         self._stores = await open_stores(settings, migrate=False)
         # Catalog views, rules and experiments live in this replica's memory and refresh
         # themselves when the shop's change counters move (deployments/ranking/state.py).
-        self._states = ShopStates(self._stores)
+        self._states = ShopStates(
+            self._stores, registry=Registry(self._stores, settings.model_store)
+        )
         self._metrics = RecommendationMetrics()
         self._app = build_recommendations_app(
             settings, self._stores, self._states, observe=self._metrics.observe

@@ -90,6 +90,7 @@ class Recommendations:
                     experiments=state.experiments,
                     now=now,
                     chosen=chosen,
+                    reranker=state.models.reranker,
                 )
                 template = render(state.view, result, _TOKEN.decode(), degraded)
                 if key is not None:

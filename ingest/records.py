@@ -198,3 +198,25 @@ class Collection(BaseModel):
     disjunctive: bool = False
     published: bool = True
     updated_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRow:
+    """One fit in the model registry (training/registry.py): a shop's `version` of a model
+    `kind`, with what it was fitted on (`data_window`), how it scored (`metrics`) and, if it
+    was published, where its files are. JSON fields hold plain JSON values (no NaN)."""
+
+    shop_id: str
+    kind: str  # item_knn | ease | als | co_purchase | popularity | reranker
+    version: int  # 1, 2, ... per shop and kind; never reused
+    status: str  # published | rejected
+    config: dict[str, Any]
+    data_window: dict[str, Any]
+    metrics: dict[str, Any]
+    created_at: datetime
+    artifact_uri: str | None = None  # a URL pyarrow.fs resolves; None when rejected
+    reason: str | None = None  # why it was rejected
+
+    @property
+    def published(self) -> bool:
+        return self.status == "published"

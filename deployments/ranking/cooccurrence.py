@@ -7,7 +7,9 @@ Two measures, chosen so a bestseller is not everyone's neighbour:
 - cosine  n_ij / sqrt(n_i n_j)  — "viewed together", for related products;
 - NPMI    log(p_ij / (p_i p_j)) / -log p_ij  — normalised pointwise mutual information, in
   [-1, 1], positive only when two products co-occur more often than their popularity alone
-  predicts; for complementary and frequently-bought-together.
+  predicts; for complementary and frequently-bought-together;
+- lift    p_ij / (p_i p_j) — the same comparison unnormalised, kept when above 1; easy to
+  explain to a merchant, but favours rare pairs more than NPMI does.
 
 Pairs seen in fewer than `min_support` baskets are dropped: one shopper's odd basket is not
 evidence. Baskets larger than MAX_BASKET keep their first items (bots and crawlers view
@@ -55,6 +57,57 @@ class NeighbourTable:
             object.__setattr__(self, "_index", index)
         return index.get(product_id)
 
+    @classmethod
+    def from_scores(
+        cls,
+        kind: str,
+        product_ids: np.ndarray,
+        scores: sparse.csr_matrix,
+        top_k: int,
+        *,
+        support: sparse.csr_matrix | None = None,
+        baskets: int = 0,
+    ) -> NeighbourTable:
+        """Each row's best `top_k` positive entries off the diagonal of an item x item score
+        matrix (row i: how much i suggests j). Best first: higher score, then more support,
+        then lower index, so the same matrix always gives the same table. `support`, when
+        known, has the sparsity pattern of `scores`."""
+        matrix = sparse.csr_matrix(scores, copy=True)
+        matrix.sum_duplicates()
+        if support is None:
+            evidence = np.zeros(len(matrix.data), dtype=np.float64)
+        else:
+            counted = sparse.csr_matrix(support, copy=True)
+            counted.sum_duplicates()
+            if not (
+                np.array_equal(counted.indptr, matrix.indptr)
+                and np.array_equal(counted.indices, matrix.indices)
+            ):
+                raise ValueError("support must have the sparsity pattern of scores")
+            evidence = counted.data.astype(np.float64)
+        n = matrix.shape[0]
+        rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(matrix.indptr))
+        cols = matrix.indices.astype(np.int64)
+        values = matrix.data.astype(np.float64)
+        keep = (values > 0) & (rows != cols)
+        rows, cols, values, evidence = rows[keep], cols[keep], values[keep], evidence[keep]
+        order = np.lexsort((cols, -evidence, -values, rows))
+        rows, cols, values, evidence = rows[order], cols[order], values[order], evidence[order]
+        rank = np.arange(len(rows)) - np.searchsorted(rows, rows, side="left")
+        best = rank < top_k
+        rows, cols, values, evidence = rows[best], cols[best], values[best], evidence[best]
+        indptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
+        return cls(
+            kind=kind,
+            product_ids=np.asarray(product_ids, dtype=str),
+            indptr=indptr,
+            neighbours=cols.astype(np.int32),
+            scores=values.astype(np.float32),
+            support=np.rint(evidence).astype(np.int32),
+            baskets=baskets,
+        )
+
     def to_bytes(self) -> bytes:
         buffer = io.BytesIO()
         np.savez_compressed(
@@ -83,6 +136,9 @@ class NeighbourTable:
             )
 
 
+MEASURES = ("cosine", "npmi", "lift")
+
+
 def compute(
     kind: str,
     pairs: Iterable[tuple[str, str]],
@@ -92,7 +148,7 @@ def compute(
     top_k: int = 50,
 ) -> NeighbourTable:
     """Neighbour table from (basket, product) pairs; duplicates within a basket count once."""
-    if measure not in ("cosine", "npmi"):
+    if measure not in MEASURES:
         raise ValueError(f"unknown measure {measure!r}")
     basket_index: dict[str, int] = {}
     item_index: dict[str, int] = {}
@@ -109,45 +165,54 @@ def compute(
     basket_matrix = sparse.csr_matrix(
         (np.ones(len(rows), dtype=np.int32), (rows, cols)), shape=(n_baskets, n_items)
     )
-    counts = np.asarray(basket_matrix.sum(axis=0)).ravel().astype(np.float64)
+    counts = np.asarray(basket_matrix.sum(axis=0)).ravel()
     together = (basket_matrix.T @ basket_matrix).tocsr()
-    together.setdiag(0)
-    together.eliminate_zeros()
-
-    indptr = [0]
-    out_neighbours: list[np.ndarray] = []
-    out_scores: list[np.ndarray] = []
-    out_support: list[np.ndarray] = []
-    for i in range(n_items):
-        lo, hi = together.indptr[i], together.indptr[i + 1]
-        js, nij = together.indices[lo:hi], together.data[lo:hi].astype(np.float64)
-        keep = nij >= min_support
-        js, nij = js[keep], nij[keep]
-        if measure == "cosine":
-            score = nij / np.sqrt(counts[i] * counts[js])
-        else:
-            p_ij = nij / n_baskets
-            pmi = np.log(p_ij / ((counts[i] / n_baskets) * (counts[js] / n_baskets)))
-            # p_ij == 1 (every basket has both) makes -log p_ij zero: perfectly associated.
-            denominator = -np.log(p_ij)
-            score = np.where(denominator > 0, pmi / np.where(denominator > 0, denominator, 1), 1.0)
-            positive = score > 0
-            js, nij, score = js[positive], nij[positive], score[positive]
-        order = np.lexsort((-nij, -score))[:top_k]  # best score first, then more support
-        out_neighbours.append(js[order].astype(np.int32))
-        out_scores.append(score[order].astype(np.float32))
-        out_support.append(nij[order].astype(np.int32))
-        indptr.append(indptr[-1] + len(order))
-    return NeighbourTable(
-        kind=kind,
-        product_ids=products,
-        indptr=np.array(indptr, dtype=np.int64),
-        neighbours=_concat(out_neighbours, np.int32),
-        scores=_concat(out_scores, np.float32),
-        support=_concat(out_support, np.int32),
-        baskets=n_baskets,
+    scores, support = associations(
+        together, counts, n_baskets, measure=measure, min_support=min_support
+    )
+    return NeighbourTable.from_scores(
+        kind, products, scores, top_k, support=support, baskets=n_baskets
     )
 
 
-def _concat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
-    return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype=dtype)
+def associations(
+    together: sparse.csr_matrix,
+    counts: np.ndarray,
+    baskets: int,
+    *,
+    measure: str,
+    min_support: int,
+) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
+    """Association scores between items from basket counts, and their support.
+
+    `together` holds n_ij (its diagonal is ignored), `counts` n_i, `baskets` N. Only pairs with
+    n_ij >= min_support and a positive association are kept; the two results share one
+    sparsity pattern, so support[i, j] is the evidence behind scores[i, j]. Shared by the
+    serving refresher (compute) and the trained co-purchase model (training/models)."""
+    if measure not in MEASURES:
+        raise ValueError(f"unknown measure {measure!r}")
+    pairs = sparse.coo_matrix(together)
+    i, j = pairs.row.astype(np.int64), pairs.col.astype(np.int64)
+    nij = np.rint(pairs.data).astype(np.float64)
+    keep = (i != j) & (nij >= max(min_support, 1))
+    i, j, nij = i[keep], j[keep], nij[keep]
+    n = np.asarray(counts, dtype=np.float64)
+    if measure == "cosine":
+        score = nij / np.sqrt(n[i] * n[j])
+    elif measure == "lift":
+        # > 1 exactly when the pair co-occurs more often than independence predicts.
+        score = nij * baskets / (n[i] * n[j])
+    else:
+        p_ij = nij / baskets
+        pmi = np.log(p_ij / ((n[i] / baskets) * (n[j] / baskets)))
+        # p_ij == 1 (every basket has both) makes -log p_ij zero: perfectly associated.
+        denominator = -np.log(p_ij)
+        score = np.where(denominator > 0, pmi / np.where(denominator > 0, denominator, 1), 1.0)
+    positive = score > 1 if measure == "lift" else score > 0
+    i, j, nij, score = i[positive], j[positive], nij[positive], score[positive]
+    shape = together.shape
+    scores = sparse.csr_matrix((score, (i, j)), shape=shape)
+    support = sparse.csr_matrix((nij, (i, j)), shape=shape)
+    scores.sort_indices()
+    support.sort_indices()
+    return scores, support

@@ -18,8 +18,10 @@ import numpy as np
 from deployments.ranking import rules as rules_mod
 from deployments.ranking import strategies as s
 from deployments.ranking.experiments import Experiment, VariantSpec, choose
+from deployments.ranking.reranking import RERANK_INTENTS, rerank
 from deployments.ranking.rules import RuleSet
 from deployments.ranking.view import ShopView
+from training.rerank import Reranker
 
 SHOPIFY_INTENTS = ("related", "complementary")
 NOVA_INTENTS = (
@@ -33,10 +35,12 @@ INTENTS = SHOPIFY_INTENTS + NOVA_INTENTS
 NEEDS_PRODUCT = ("related", "complementary")
 IN_STOCK_INTENTS = ("complementary", "frequently_bought_together")
 HISTORY_INTENTS = ("personalized", "recently_viewed")  # the ones a visitor's views shape
-# Weights of the sources blended into the first step of each intent.
-RELATED_BLEND = {"co_view": 1.0, "co_cart": 0.5}
+# Weights of the sources blended into the first step of each intent. "cf" is the shop's trained
+# collaborative-filtering table (training/pipeline.py); until one is published the other
+# sources carry the step alone, in the same proportions.
+RELATED_BLEND = {"cf": 1.0, "co_view": 0.5, "co_cart": 0.25}
 COPURCHASE_BLEND = {"co_purchase": 1.0, "co_cart": 0.5}
-PERSONAL_BLEND = {"co_view": 1.0, "co_purchase": 0.5}
+PERSONAL_BLEND = {"cf": 1.0, "co_view": 0.5, "co_purchase": 0.25}
 
 
 @dataclass(frozen=True)
@@ -118,8 +122,10 @@ def recommend(
     experiments: Sequence[Experiment],
     now: datetime,
     chosen: Choice | Literal["assign"] = "assign",
+    reranker: Reranker | None = None,
 ) -> Result:
-    """`chosen`: the caller's assign() result, when it needed the variant first."""
+    """`chosen`: the caller's assign() result, when it needed the variant first;
+    `reranker`: the shop's learning-to-rank model, if one is published."""
     if chosen == "assign":
         chosen = assign(request, visitor, experiments)
     experiment, variant = (chosen[0].id, chosen[1]) if chosen else (None, None)
@@ -145,7 +151,12 @@ def recommend(
     )
     context_price = float(view.price[anchor]) if anchor is not None else None
 
-    chain = _chain(view, request, variant, anchor, recent, sorted(cart))
+    rerank_with = (
+        partial(_reranked, model=reranker, device=request.device, now=now.timestamp())
+        if reranker is not None and request.intent in RERANK_INTENTS
+        else None
+    )
+    chain = _chain(view, request, variant, anchor, recent, sorted(cart), rerank_with)
     picked, refs = _collect(
         view, chain, eligible, excluded, active, request.limit, context_price, now, variant
     )
@@ -171,6 +182,7 @@ def _chain(
     anchor: int | None,
     recent: list[int],
     cart: list[int],
+    rerank_with: Callable[..., s.Candidates] | None = None,
 ) -> list[Step]:
     """The steps of an intent: its own strategy, then the fallbacks."""
     focus = anchor if anchor is not None else (recent + cart + [None])[0]
@@ -186,7 +198,11 @@ def _chain(
 
     intent = request.intent
     if intent == "related" and anchor is not None:
-        return [partial(_blended, view, "related", RELATED_BLEND, [(anchor, 1.0)]), *fallbacks]
+        anchors = [(anchor, 1.0)]
+        first = partial(_blended, view, "related", RELATED_BLEND, anchors)
+        if rerank_with is not None:
+            first = partial(rerank_with, view, first, anchors, anchor)
+        return [first, *fallbacks]
     if intent in ("complementary", "frequently_bought_together"):
         anchors = [(a, 1.0) for a in ([anchor] if anchor is not None else []) + cart]
         if not anchors:
@@ -198,6 +214,8 @@ def _chain(
         if not anchors:
             return [trending, *fallbacks]
         first = partial(_blended, view, "personal", PERSONAL_BLEND, anchors)
+        if rerank_with is not None:
+            first = partial(rerank_with, view, first, anchors, focus)
         return [first, *fallbacks[:-1], trending, *fallbacks[-1:]]
     if intent == "trending":
         return [partial(s.trending, view)]
@@ -206,6 +224,19 @@ def _chain(
     if intent == "new_arrivals":
         return [partial(s.new_arrivals, view), *fallbacks]
     return fallbacks
+
+
+def _reranked(
+    view: ShopView,
+    step: Step,
+    anchors: list[tuple[int, float]],
+    focus: int | None,
+    *,
+    model: Reranker,
+    device: str | None,
+    now: float,
+) -> s.Candidates:
+    return rerank(view, step(), model, anchors, focus, device, now)
 
 
 def _blended(
@@ -289,4 +320,6 @@ def _reasons(view: ShopView, ref: Ref | None) -> list[dict[str, Any]]:
     }
     if cands.anchors is not None and cands.anchors[n] >= 0:
         why["anchor"] = view.products[int(cands.anchors[n])].id
+    if cands.model is not None:
+        why["model"] = cands.model
     return [why, *({"type": "rule", "name": label} for label in labels)]

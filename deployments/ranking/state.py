@@ -1,7 +1,8 @@
 """What a serving replica holds per shop, and how it stays current without restarts.
 
 Every CHECK_EVERY_S a shop's change counters are read (one small query); only what changed is
-reloaded — the catalog view (products, collections, neighbour tables), rules, experiments —
+reloaded — the catalog view (products, collections, neighbour tables), rules, experiments,
+trained models (deployments/ranking/models.py) —
 and swapped in whole, so a request always sees one consistent state. Popularity is a snapshot
 refreshed every POPULARITY_EVERY_S. The first request for a shop waits for its load; later
 refreshes happen in the background while the old state keeps serving.
@@ -21,12 +22,15 @@ from pydantic import ValidationError
 
 from deployments.ranking.cooccurrence import NeighbourTable
 from deployments.ranking.experiments import Experiment
+from deployments.ranking.models import ServingModels
+from deployments.ranking.models import load as load_models
 from deployments.ranking.refresh import TABLES
 from deployments.ranking.rules import RuleSet
 from deployments.ranking.view import ShopView, build_view
 from ingest.errors import StoreUnavailable
 from ingest.records import Shop
 from ingest.stores.base import Stores
+from training.registry import Registry
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +50,8 @@ class ShopState:
     checked_at: float = 0.0
     popularity_at: float = 0.0
     loaded_versions: dict[str, int] = field(default_factory=dict)
+    models: ServingModels = field(default_factory=ServingModels)
+    stats_tables: dict[str, NeighbourTable] = field(default_factory=dict)
 
     def rules_for(self, version: int | None) -> RuleSet:
         """A variant's pinned rule-set version, or the latest; unknown versions fall back to
@@ -60,8 +66,16 @@ class ShopState:
 
 
 class ShopStates:
-    def __init__(self, stores: Stores, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        stores: Stores,
+        clock: Callable[[], float] = time.monotonic,
+        registry: Registry | None = None,
+    ) -> None:
+        """`registry`: where trained models come from; without one, only the statistics
+        tables serve (tests of the engine alone)."""
         self._stores = stores
+        self._registry = registry
         self._clock = clock
         self._states: dict[str, ShopState] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -125,11 +139,18 @@ class ShopStates:
         def changed(kind: str) -> bool:
             return old is None or versions.get(kind, 0) != old.versions.get(kind, 0)
 
+        models = old.models if old is not None else ServingModels()
+        if self._registry is not None and (old is None or changed("models")):
+            models = await load_models(self._registry, shop_id, models)
         if changed("catalog") or changed("stats") or old is None:
-            view = await self._build_view(shop)
+            view, stats_tables = await self._build_view(shop)
+            view = view.with_neighbours(_tables(stats_tables, models))
             popularity_at = 0.0
+        elif models is not old.models:
+            stats_tables, popularity_at = old.stats_tables, old.popularity_at
+            view = old.view.with_neighbours(_tables(stats_tables, models))
         else:
-            view, popularity_at = old.view, old.popularity_at
+            view, popularity_at, stats_tables = old.view, old.popularity_at, old.stats_tables
         if now - popularity_at > POPULARITY_EVERY_S:
             view = view.with_popularity(await self._popularity(shop_id, view), datetime.now(UTC))
             popularity_at = now
@@ -148,19 +169,31 @@ class ShopStates:
                     found = await stores.merch.rules(shop_id, v.rules_version)
                     if found is not None:
                         rules[found[0]] = _rule_set(found[1], shop_id, found[0])
-        return ShopState(shop, view, rules, latest, experiments, versions, now, popularity_at)
+        return ShopState(
+            shop,
+            view,
+            rules,
+            latest,
+            experiments,
+            versions,
+            now,
+            popularity_at,
+            models=models,
+            stats_tables=stats_tables,
+        )
 
-    async def _build_view(self, shop: Shop) -> ShopView:
+    async def _build_view(self, shop: Shop) -> tuple[ShopView, dict[str, NeighbourTable]]:
+        """The catalog view (without neighbours) and the shop's statistics tables."""
         stores = self._stores
         products = await stores.catalog.list_products(shop.shop_id)
         collections = await stores.catalog.list_collections(shop.shop_id)
         view = build_view(shop.shop_id, shop.currency, products, collections)
-        tables = []
+        tables = {}
         for kind in TABLES:
             found = await stores.stats.stats(shop.shop_id, kind)
             if found is not None:
-                tables.append(NeighbourTable.from_bytes(found[1]))
-        return view.with_neighbours(tables)
+                tables[kind] = NeighbourTable.from_bytes(found[1])
+        return view, tables
 
     async def _popularity(self, shop_id: str, view: ShopView) -> dict[str, dict[str, float]]:
         now = datetime.now(UTC)
@@ -186,6 +219,11 @@ class ShopStates:
             except ValidationError as exc:
                 log.error("experiment of %s no longer valid, skipped: %s", shop_id, exc)
         return out
+
+
+def _tables(stats: dict[str, NeighbourTable], models: ServingModels) -> list[NeighbourTable]:
+    """Statistics tables and trained ones; a trained table replaces a statistic of its kind."""
+    return list({**stats, **models.tables}.values())
 
 
 def _rule_set(doc: dict[str, Any], shop_id: str, version: int) -> RuleSet:

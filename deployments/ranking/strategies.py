@@ -21,6 +21,7 @@ class Candidates:
     scores: np.ndarray  # float64, > 0, best first
     anchors: np.ndarray | None = None  # per candidate, the product index it came from
     sources: list[str] | None = None  # per candidate, when several sources were blended
+    model: str | None = None  # the model that ordered them, if one did (the re-ranker)
 
     def source_at(self, n: int) -> str:
         return self.sources[n] if self.sources is not None else self.source

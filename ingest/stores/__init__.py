@@ -27,6 +27,8 @@ async def open_stores(settings: Settings, *, migrate: bool = True) -> Stores:
             SQLiteVersions,
         )
         from ingest.stores.sqlite_db import SQLiteDatabase
+        from ingest.stores.sqlite_models import SQLiteModels
+        from ingest.stores.sqlite_training import SQLiteTrainingData
 
         db = SQLiteDatabase(settings.sqlite_path)
         await db.open()
@@ -36,12 +38,14 @@ async def open_stores(settings: Settings, *, migrate: bool = True) -> Stores:
             shops=SQLiteShops(db),
             admission=events,
             events=events,
+            training=SQLiteTrainingData(db),
             visitors=SQLiteVisitors(db),
             popularity=SQLitePopularity(db),
             rate_limiter=LocalRateLimiter(),
             catalog=SQLiteCatalog(db),
             merch=SQLiteMerch(db),
             stats=SQLiteStats(db),
+            models=SQLiteModels(db),
             versions=SQLiteVersions(db),
             deliveries=SQLiteDeliveries(db),
             health=db,
@@ -57,6 +61,8 @@ async def open_stores(settings: Settings, *, migrate: bool = True) -> Stores:
         PostgresStats,
         PostgresVersions,
     )
+    from ingest.stores.postgres_models import PostgresModels
+    from ingest.stores.postgres_training import PostgresTrainingData
     from ingest.stores.redis_log import RedisIngestLog
     from ingest.stores.redis_state import (
         MirroredShops,
@@ -77,12 +83,14 @@ async def open_stores(settings: Settings, *, migrate: bool = True) -> Stores:
         shops=MirroredShops(PostgresShops(pg), client, prefix),
         admission=RedisIngestLog(client, prefix, settings.dedupe_window_s),
         events=PostgresEvents(pg),
+        training=PostgresTrainingData(pg),
         visitors=RedisVisitors(client, prefix),
         popularity=RedisPopularity(client, prefix),
         rate_limiter=RedisRateLimiter(client, prefix),
         catalog=PostgresCatalog(pg),
         merch=PostgresMerch(pg),
         stats=PostgresStats(pg),
+        models=PostgresModels(pg),
         versions=PostgresVersions(pg),
         deliveries=PostgresDeliveries(pg),
         health=RedisHealth(client),

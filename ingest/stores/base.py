@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from ingest.records import Collection, Product, Shop, StoredEvent, Visitor
+import pyarrow as pa
+
+from ingest.records import Collection, ModelRow, Product, Shop, StoredEvent, Visitor
 
 
 class ShopStore(Protocol):
@@ -60,11 +62,32 @@ class EventStore(Protocol):
     async def customer_of(self, shop_id: str, client_id: str) -> str | None:
         """The customer a client id was last linked to (identity stitching), if any."""
 
+    async def erase_visitor(self, shop_id: str, client_id: str) -> int:
+        """Delete every stored event of a client id and its identity links; returns the
+        number of events deleted."""
+
     async def basket_items(self, shop_id: str, kind: str, since: datetime) -> list[tuple[str, str]]:
         """(basket, product id) pairs since a time, for co-occurrence statistics.
         kind "view" / "cart": a basket is one visitor's day of product views / add-to-carts;
         kind "purchase": a basket is one order (checkout_completed and orders/create of the
         same order share it)."""
+
+
+class TrainingData(Protocol):
+    """What model training reads, as pyarrow tables (ingest/stores/training_sql.py holds the
+    privacy rule: only events stored with consent). Times are UTC seconds since the epoch."""
+
+    async def interactions(self, shop_id: str, since: datetime, until: datetime) -> pa.Table:
+        """user, product_id, kind (view / cart / purchase / click), ts, ranking_id, device."""
+
+    async def impressions(self, shop_id: str, since: datetime, until: datetime) -> pa.Table:
+        """ranking_id, user, ts, device, products (the ids shown, in order)."""
+
+    async def baskets(self, shop_id: str, since: datetime, until: datetime) -> pa.Table:
+        """basket, product_id: the products of each order (anonymous orders included)."""
+
+    async def count(self, shop_id: str, since: datetime, until: datetime) -> int:
+        """Events stored in a time range (by occurrence), of any kind: is a refit worth it."""
 
 
 class VisitorState(Protocol):
@@ -155,8 +178,8 @@ class CatalogStore(Protocol):
 
 
 class Versions(Protocol):
-    """Change counters per shop and kind ("catalog", "rules", "experiments", "stats"), which
-    serving replicas poll to reload only what changed."""
+    """Change counters per shop and kind ("catalog", "rules", "experiments", "stats",
+    "models"), which serving replicas poll to reload only what changed."""
 
     async def get(self, shop_id: str) -> dict[str, int]: ...
 
@@ -190,6 +213,30 @@ class StatsStore(Protocol):
     async def stats(self, shop_id: str, kind: str) -> tuple[datetime, bytes] | None: ...
 
 
+class ModelStore(Protocol):
+    """The model registry's rows and pins (training/registry.py keeps the artifacts). Adding a
+    published row and every pin change bump the shop's "models" version."""
+
+    async def next_version(self, shop_id: str, kind: str) -> int:
+        """Hand out the next version number of a kind (1, 2, ...): atomic, so concurrent
+        callers in any process get distinct numbers, and never reused."""
+
+    async def add(self, row: ModelRow) -> None:
+        """Record a fit; AlreadyExists if its version was recorded before."""
+
+    async def rows(self, shop_id: str, kind: str | None = None) -> list[ModelRow]:
+        """Newest first (by creation time, then version)."""
+
+    async def get(self, shop_id: str, kind: str, version: int) -> ModelRow | None: ...
+
+    async def pin(self, shop_id: str, kind: str, version: int | None) -> None:
+        """Make `version` serve instead of the newest published version; None unpins.
+        NotFound unless `version` is a published version of `kind`."""
+
+    async def pins(self, shop_id: str) -> dict[str, int]:
+        """Pinned version per kind."""
+
+
 class DeliveryLog(Protocol):
     """Webhook deliveries already handled (X-Shopify-Webhook-Id)."""
 
@@ -216,12 +263,14 @@ class Stores:
     shops: ShopStore
     admission: Admission
     events: EventStore
+    training: TrainingData
     visitors: VisitorState
     popularity: Popularity
     rate_limiter: RateLimiter
     catalog: CatalogStore
     merch: MerchStore
     stats: StatsStore
+    models: ModelStore
     versions: Versions
     deliveries: DeliveryLog
     health: Health

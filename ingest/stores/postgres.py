@@ -209,6 +209,16 @@ class PostgresEvents:
             rows = await self._db.pool.fetch(sql, shop_id, limit)
         return [StoredEvent.from_dict(dict(r)) for r in rows]
 
+    async def erase_visitor(self, shop_id: str, client_id: str) -> int:
+        async with translated(), self._db.pool.acquire() as conn, conn.transaction():
+            status = await conn.execute(
+                "DELETE FROM events WHERE shop_id = $1 AND client_id = $2", shop_id, client_id
+            )
+            await conn.execute(
+                "DELETE FROM identities WHERE shop_id = $1 AND client_id = $2", shop_id, client_id
+            )
+        return int(status.split()[-1])
+
     async def basket_items(self, shop_id: str, kind: str, since: datetime) -> list[tuple[str, str]]:
         if kind == "purchase":
             sql = (

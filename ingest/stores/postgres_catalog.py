@@ -12,7 +12,7 @@ from ingest.records import Collection, Product
 from ingest.stores.postgres import PostgresDatabase, translated
 
 PROVISIONAL_PREFIX = "handle:"
-_BUMP = (
+BUMP_VERSION = (
     "INSERT INTO shop_versions VALUES ($1, $2, 1) "
     "ON CONFLICT (shop_id, kind) DO UPDATE SET version = shop_versions.version + 1"
 )
@@ -45,7 +45,7 @@ class PostgresCatalog:
                 "DO UPDATE SET product_id = $3, inventory_item_id = $4",
                 [(shop_id, v.id, p.id, v.inventory_item_id) for p in products for v in p.variants],
             )
-            await conn.execute(_BUMP, shop_id, "catalog")
+            await conn.execute(BUMP_VERSION, shop_id, "catalog")
 
     @staticmethod
     async def _delete(conn: Any, shop_id: str, product_ids: list[str]) -> bool:
@@ -64,7 +64,7 @@ class PostgresCatalog:
     async def delete_product(self, shop_id: str, product_id: str) -> bool:
         async with translated(), self._db.pool.acquire() as conn, conn.transaction():
             deleted = await self._delete(conn, shop_id, [product_id])
-            await conn.execute(_BUMP, shop_id, "catalog")
+            await conn.execute(BUMP_VERSION, shop_id, "catalog")
         return deleted
 
     async def get_products(self, shop_id: str, product_ids: Sequence[str]) -> dict[str, Product]:
@@ -104,7 +104,7 @@ class PostgresCatalog:
                 "ON CONFLICT (shop_id, collection_id) DO UPDATE SET doc = $3::jsonb",
                 [(shop_id, c.id, c.model_dump_json()) for c in collections],
             )
-            await conn.execute(_BUMP, shop_id, "catalog")
+            await conn.execute(BUMP_VERSION, shop_id, "catalog")
 
     async def delete_collection(self, shop_id: str, collection_id: str) -> bool:
         async with translated(), self._db.pool.acquire() as conn, conn.transaction():
@@ -113,7 +113,7 @@ class PostgresCatalog:
                 shop_id,
                 collection_id,
             )
-            await conn.execute(_BUMP, shop_id, "catalog")
+            await conn.execute(BUMP_VERSION, shop_id, "catalog")
         return bool(status != "DELETE 0")
 
     async def list_collections(self, shop_id: str) -> list[Collection]:
@@ -187,7 +187,7 @@ class PostgresMerch:
                 json.dumps(doc),
                 at,
             )
-            await conn.execute(_BUMP, shop_id, "rules")
+            await conn.execute(BUMP_VERSION, shop_id, "rules")
         return int(version)
 
     async def rules(
@@ -225,7 +225,7 @@ class PostgresMerch:
                 experiment_id,
                 json.dumps(doc),
             )
-            await conn.execute(_BUMP, shop_id, "experiments")
+            await conn.execute(BUMP_VERSION, shop_id, "experiments")
 
     async def experiments(self, shop_id: str) -> list[dict[str, Any]]:
         async with translated():
@@ -250,7 +250,7 @@ class PostgresStats:
                 at,
                 blob,
             )
-            await conn.execute(_BUMP, shop_id, "stats")
+            await conn.execute(BUMP_VERSION, shop_id, "stats")
 
     async def stats(self, shop_id: str, kind: str) -> tuple[datetime, bytes] | None:
         async with translated():

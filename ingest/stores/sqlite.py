@@ -218,6 +218,20 @@ class SQLiteEvents:
         rows = await self._db.run(lambda c: c.execute(sql, (shop_id, limit)).fetchall())
         return [StoredEvent.from_dict(dict(r)) for r in rows]
 
+    async def erase_visitor(self, shop_id: str, client_id: str) -> int:
+        def _erase(conn: sqlite3.Connection) -> int:
+            with transaction(conn):
+                deleted = conn.execute(
+                    "DELETE FROM events WHERE shop_id = ? AND client_id = ?", (shop_id, client_id)
+                ).rowcount
+                conn.execute(
+                    "DELETE FROM identities WHERE shop_id = ? AND client_id = ?",
+                    (shop_id, client_id),
+                )
+            return int(deleted)
+
+        return await self._db.run(_erase)
+
     async def basket_items(self, shop_id: str, kind: str, since: datetime) -> list[tuple[str, str]]:
         if kind == "purchase":
             sql = (

@@ -104,6 +104,11 @@ def test_shipped_migrations_are_numbered_from_one() -> None:
         assert "CREATE TABLE" in found[0].sql
 
 
+def test_both_dialects_ship_the_same_migrations() -> None:
+    sqlite, postgres = migrate.migrations("sqlite"), migrate.migrations("postgres")
+    assert [(m.version, m.name) for m in sqlite] == [(m.version, m.name) for m in postgres]
+
+
 def test_migrations_are_ordered_by_version(migrations_dir: Path) -> None:
     for name in ("0002_second.sql", "0010_tenth.sql", "0001_first.sql"):
         (migrations_dir / name).write_text(f"-- {name}\n")

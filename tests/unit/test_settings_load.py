@@ -56,6 +56,24 @@ def test_sqlite_path_lives_under_the_data_dir() -> None:
     assert s.backend is Backend.EMBEDDED
 
 
+def test_model_store_defaults_to_models_under_the_data_dir() -> None:
+    assert load_settings({}).model_store == str(Path("data") / "models")
+    assert load_settings({"NOVA_DATA_DIR": "/var/lib/nova"}).model_store == "/var/lib/nova/models"
+    assert load_settings({"NOVA_MODEL_STORE": ""}).model_store == str(Path("data") / "models")
+
+
+@pytest.mark.parametrize(
+    "store", ["/srv/models", "file:///srv/models", "s3://bucket/nova", "gs://b/m"]
+)
+def test_model_store_takes_a_path_or_a_supported_url(store: str) -> None:
+    assert load_settings({"NOVA_MODEL_STORE": store}).model_store == store
+
+
+def test_model_store_with_an_unknown_scheme_is_named() -> None:
+    message = config_error({"NOVA_MODEL_STORE": "ftp://host/models"})
+    assert "NOVA_MODEL_STORE" in message and "ftp://" in message
+
+
 def test_sqlite_url_names_the_file_and_stays_embedded() -> None:
     s = load_settings({"NOVA_DATABASE_URL": "sqlite:////srv/nova/events.db"})
     assert s.backend is Backend.EMBEDDED

@@ -1,0 +1,115 @@
+"""ALS against the Hu-Koren-Volinsky objective, computed densely here."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from scipy import sparse
+
+from training.interactions import Interactions
+from training.models import als
+from training.models.als import ALS, ALSConfig
+
+
+def data(seed: int = 0, n_users: int = 60, n_items: int = 25) -> Interactions:
+    rng = np.random.default_rng(seed)
+    dense = (rng.random((n_users, n_items)) < 0.2) * rng.integers(1, 4, (n_users, n_items))
+    return Interactions(
+        sparse.csr_matrix(dense.astype(np.float32)),
+        np.array([f"u{i}" for i in range(n_users)]),
+        np.array([f"i{j:02d}" for j in range(n_items)]),
+    )
+
+
+def objective(model: ALS, weights: np.ndarray) -> float:
+    c = model.config
+    preference = (weights > 0).astype(np.float64)
+    confidence = 1.0 + c.alpha * weights
+    x = model.user_factors.astype(np.float64)
+    y = model.item_factors.astype(np.float64)
+    error = confidence * (preference - x @ y.T) ** 2
+    return float(error.sum() + c.regularization * ((x**2).sum() + (y**2).sum()))
+
+
+def fit(config: ALSConfig, interactions: Interactions) -> ALS:
+    model = ALS(config)
+    model.fit(interactions)
+    return model
+
+
+@pytest.mark.parametrize(("cg_steps", "slack"), [(0, 1e-9), (3, 1e-5)])
+def test_objective_never_increases_over_iterations(cg_steps: int, slack: float) -> None:
+    interactions = data()
+    weights = interactions.matrix.toarray().astype(np.float64)
+    losses = [
+        objective(
+            fit(
+                ALSConfig(
+                    factors=5, alpha=4.0, regularization=0.3, iterations=n, cg_steps=cg_steps
+                ),
+                interactions,
+            ),
+            weights,
+        )
+        for n in range(1, 9)
+    ]
+    assert all(b <= a * (1 + slack) for a, b in itertools.pairwise(losses))
+    assert losses[-1] < 0.8 * losses[0]
+
+
+def test_fold_in_solves_the_training_objective_for_a_history() -> None:
+    interactions = data(1)
+    model = fit(ALSConfig(factors=6, alpha=3.0, regularization=0.5, iterations=5), interactions)
+    history = interactions.matrix[:5]
+    folded = model.fold_in(history).astype(np.float64)
+    y = model.item_factors.astype(np.float64)
+    for u in range(5):
+        w = history[u].toarray().ravel().astype(np.float64)
+        confidence = 1.0 + model.config.alpha * w
+        system = y.T @ (confidence[:, np.newaxis] * y) + model.config.regularization * np.eye(6)
+        target = y.T @ (confidence * (w > 0))
+        np.testing.assert_allclose(system @ folded[u], target, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize(("cg_steps", "tolerance"), [(0, 1e-5), (3, 0.05)])
+def test_fold_in_of_a_training_user_lands_on_its_learnt_vector(
+    cg_steps: int, tolerance: float
+) -> None:
+    interactions = data(2)
+    config = ALSConfig(factors=6, alpha=3.0, regularization=0.5, iterations=20, cg_steps=cg_steps)
+    model = fit(config, interactions)
+    folded = model.fold_in(interactions.matrix)
+    error = np.linalg.norm(folded - model.user_factors) / np.linalg.norm(model.user_factors)
+    assert error < tolerance
+
+
+def test_the_seed_decides_the_factors() -> None:
+    interactions = data()
+    first = fit(ALSConfig(factors=4, seed=1), interactions)
+    again = fit(ALSConfig(factors=4, seed=1), interactions)
+    other = fit(ALSConfig(factors=4, seed=2), interactions)
+    np.testing.assert_array_equal(first.item_factors, again.item_factors)
+    assert not np.allclose(first.item_factors, other.item_factors)
+
+
+@pytest.mark.parametrize("cg_steps", [0, 3])
+def test_chunked_solves_match_one_chunk(cg_steps: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    interactions = data(3)
+    config = ALSConfig(factors=4, iterations=3, cg_steps=cg_steps)
+    whole = fit(config, interactions)
+    # a few interactions (and padded rows) per chunk: many chunks, rows of mixed lengths
+    monkeypatch.setattr(als, "_GATHER_ELEMENTS", 4 * 7)
+    monkeypatch.setattr(als, "_SOLVE_ELEMENTS", 4 * 9)
+    chunked = fit(config, interactions)
+    np.testing.assert_allclose(chunked.item_factors, whole.item_factors, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        chunked.score(interactions.matrix), whole.score(interactions.matrix), atol=1e-4
+    )
+
+
+def test_an_empty_history_scores_zero() -> None:
+    model = fit(ALSConfig(factors=4), data())
+    scores = model.score(sparse.csr_matrix((2, 25), dtype=np.float32))
+    assert np.all(scores == 0)

@@ -1,0 +1,61 @@
+"""The shared pieces of the model contract: neighbour tables, Gram statistics, recommend()."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import sparse
+
+from deployments.ranking.cooccurrence import NeighbourTable
+from training.models import base
+from training.models.base import Gram, top_k_table
+from training.models.popularity import Popularity
+
+ITEMS = np.array(["a", "b", "c", "d"])
+
+
+def test_dense_and_sparse_similarities_give_the_same_table(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rng = np.random.default_rng(0)
+    dense = rng.normal(size=(4, 4))
+    expected = top_k_table("x", ITEMS, sparse.csr_matrix(dense), 2)
+    monkeypatch.setattr(base, "_DENSE_CHUNK_ELEMENTS", 5)  # one row per block
+    table = top_k_table("x", ITEMS, dense, 2)
+    for i, item in enumerate(ITEMS):
+        assert table.of(item) == expected.of(item)
+        ranked = [j for j in np.argsort(-dense[i]) if j != i and dense[i, j] > 0]
+        assert [n for n, _, _ in table.of(item)] == [str(ITEMS[j]) for j in ranked[:2]]
+
+
+def test_ties_go_to_more_support_then_lower_index() -> None:
+    scores = sparse.csr_matrix(np.array([[0, 1, 1, 1], [0] * 4, [0] * 4, [0] * 4], dtype=float))
+    support = sparse.csr_matrix(np.array([[0, 2, 5, 2], [0] * 4, [0] * 4, [0] * 4], dtype=float))
+    table = NeighbourTable.from_scores("x", ITEMS, scores, 2, support=support)
+    assert [(n, k) for n, _, k in table.of("a")] == [("c", 5), ("b", 2)]
+
+
+def test_support_must_line_up_with_scores() -> None:
+    scores = sparse.csr_matrix(np.array([[0, 1, 0, 0]] + [[0] * 4] * 3, dtype=float))
+    support = sparse.csr_matrix(np.array([[0, 0, 1, 0]] + [[0] * 4] * 3, dtype=float))
+    with pytest.raises(ValueError, match="sparsity pattern"):
+        NeighbourTable.from_scores("x", ITEMS, scores, 2, support=support)
+
+
+def test_gram_counts_rows_with_a_positive_value_not_stored_entries(tmp_path: Path) -> None:
+    matrix = sparse.csr_matrix(
+        (np.array([1.0, 0.0, 2.0]), np.array([0, 1, 1]), np.array([0, 2, 3])), shape=(2, 2)
+    )
+    gram = Gram.of(matrix)
+    np.testing.assert_array_equal(gram.counts, [1, 1])
+    gram.to_npz(tmp_path / "gram.npz")
+    again = Gram.from_npz(tmp_path / "gram.npz")
+    np.testing.assert_array_equal(again.cooccurrence.toarray(), gram.cooccurrence.toarray())
+    assert again.rows == 2
+
+
+def test_recommend_refuses_k_below_one() -> None:
+    with pytest.raises(ValueError, match="k must be"):
+        base.recommend(Popularity(), sparse.csr_matrix((1, 0)), 0)

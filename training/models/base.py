@@ -1,0 +1,226 @@
+"""The one contract every model keeps: a typed config, fit, score / recommend, neighbours for
+serving, save / load. tests/unit/test_model_contract.py runs the same suite on all of them.
+
+Models learn from an Interactions matrix (users x items) and score a *history*: a sparse row
+of item weights over the items they were fitted on. Scoring from a history rather than from a
+learnt user row means a model answers for a shopper it never saw (a new session) exactly as
+it answers in offline evaluation.
+
+Serving reads item-to-item neighbour tables (deployments/ranking/cooccurrence.NeighbourTable):
+`neighbours(top_k)` exports what the ranking replicas load.
+
+Gram models (item-kNN, EASE, co-purchase) fit from sums over rows: `statistics(shard)` of
+disjoint user shards add up (`Gram.merge`) to the statistics of the whole matrix, which is
+how Ray Train workers split a big shop's fit (training/distributed.py).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Protocol, Self, TypeVar, cast, runtime_checkable
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+from scipy import sparse
+
+from deployments.ranking.cooccurrence import NeighbourTable
+from training.interactions import Interactions
+
+CONFIG_FILE = "config.json"
+ARRAYS_FILE = "arrays.npz"
+
+
+class ModelFitError(Exception):
+    """A model cannot be fitted on this data (too little of it, or a numerical failure)."""
+
+
+class ModelConfig(BaseModel):
+    """Hyperparameters; unknown keys are an error so a typo in a TOML file is not ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+C = TypeVar("C", bound=ModelConfig)
+
+
+class Model(Protocol):
+    kind: ClassVar[str]
+    config_type: ClassVar[type[ModelConfig]]
+    config: Any  # an instance of config_type
+    items: np.ndarray  # str, the item vocabulary after fit
+
+    def fit(self, data: Interactions) -> None:
+        """Raises ModelFitError when the data cannot support the model."""
+
+    def score(self, history: sparse.csr_matrix) -> np.ndarray:
+        """Dense float32 (n_histories x n_items), higher is better. Items already in the
+        history are not masked here (recommend() masks them)."""
+
+    def neighbours(self, top_k: int) -> NeighbourTable:
+        """Each item's best `top_k` other items with positive scores, best first."""
+
+    def save(self, directory: Path) -> None: ...
+
+    @classmethod
+    def load(cls, directory: Path) -> Self: ...
+
+
+@dataclass
+class Gram:
+    """Sums over rows of a user x item matrix X: XᵀX, column sums, column counts, rows."""
+
+    cooccurrence: sparse.csr_matrix  # float64 items x items, XᵀX
+    totals: np.ndarray  # float64 per item, Σ_u x_ui
+    counts: np.ndarray  # int64 per item, rows with x_ui > 0
+    rows: int
+
+    @classmethod
+    def of(cls, matrix: sparse.csr_matrix) -> Gram:
+        x = matrix.astype(np.float64)
+        return cls(
+            cooccurrence=(x.T @ x).tocsr(),
+            totals=np.asarray(x.sum(axis=0)).ravel(),
+            # Counted from values, not stored entries: a CSR row may hold explicit zeros.
+            counts=np.asarray((x > 0).sum(axis=0)).ravel().astype(np.int64),
+            rows=int(x.shape[0]),
+        )
+
+    def merge(self, other: Gram) -> Gram:
+        return Gram(
+            (self.cooccurrence + other.cooccurrence).tocsr(),
+            self.totals + other.totals,
+            self.counts + other.counts,
+            self.rows + other.rows,
+        )
+
+    def to_npz(self, path: Path) -> None:
+        c = self.cooccurrence.tocsr()
+        np.savez(
+            path,
+            data=c.data,
+            indices=c.indices,
+            indptr=c.indptr,
+            shape=np.array(c.shape),
+            totals=self.totals,
+            counts=self.counts,
+            rows=np.array(self.rows),
+        )
+
+    @classmethod
+    def from_npz(cls, path: Path) -> Gram:
+        with np.load(path, allow_pickle=False) as z:
+            matrix = sparse.csr_matrix(
+                (z["data"], z["indices"], z["indptr"]), shape=tuple(z["shape"])
+            )
+            return cls(matrix, z["totals"], z["counts"], int(z["rows"]))
+
+
+@runtime_checkable
+class GramModel(Model, Protocol):
+    def statistics(self, shard: sparse.csr_matrix) -> Gram:
+        """What this model needs from one shard of rows (already weighted per row)."""
+
+    def fit_statistics(self, gram: Gram, items: np.ndarray) -> None:
+        """Finish the fit from merged statistics; fit(data) is this over statistics(data)."""
+
+
+def recommend(
+    model: Model, history: sparse.csr_matrix, k: int, *, exclude_seen: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k item indices and scores per history row, best first."""
+    if k < 1:
+        raise ValueError(f"k must be at least 1, not {k}")
+    scores = model.score(history).astype(np.float32, copy=True)
+    if exclude_seen:
+        rows, cols = history.nonzero()
+        scores[rows, cols] = -np.inf
+    k = min(k, scores.shape[1])
+    top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
+    idx = np.take_along_axis(top, order, axis=1)
+    return idx, np.take_along_axis(scores, idx, axis=1)
+
+
+def save_parts(directory: Path, config: ModelConfig, **arrays: np.ndarray) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / CONFIG_FILE).write_text(json.dumps(config.model_dump(mode="json"), indent=2))
+    # The cast: numpy's stub types **kwds as if it could carry allow_pickle.
+    np.savez(directory / ARRAYS_FILE, allow_pickle=False, **cast(dict[str, Any], arrays))
+
+
+def load_parts(directory: Path, config_type: type[C]) -> tuple[C, dict[str, np.ndarray]]:
+    config = config_type.model_validate_json((directory / CONFIG_FILE).read_text())
+    with np.load(directory / ARRAYS_FILE, allow_pickle=False) as z:
+        return config, {name: z[name] for name in z.files}
+
+
+def check_trainable(matrix: sparse.csr_matrix) -> None:
+    """The least any model needs: some positive interaction, and at least two items to
+    choose between."""
+    if matrix.shape[1] < 2:
+        raise ModelFitError(f"need at least 2 items to recommend from, got {matrix.shape[1]}")
+    if matrix.nnz == 0 or not np.any(matrix.data > 0):
+        raise ModelFitError("no interactions to learn from")
+
+
+def check_cooccurrence(gram: Gram) -> None:
+    """Item-to-item models learn from pairs: they need some row with two items in it."""
+    if gram.rows == 0 or gram.cooccurrence.shape[0] < 2:
+        raise ModelFitError("no interactions to learn item-to-item relations from")
+    pairs = sparse.coo_matrix(gram.cooccurrence)
+    if not np.any((pairs.row != pairs.col) & (pairs.data > 0)):
+        raise ModelFitError(
+            "no two items share a row: nothing to learn item-to-item relations from"
+        )
+
+
+# Rows of a dense item x item matrix handled at once: bounds the temporaries to ~64 MB for
+# catalogs of tens of thousands of items.
+_DENSE_CHUNK_ELEMENTS = 1 << 23
+
+
+def top_k_rows(block: np.ndarray, top_k: int, first_row: int = 0) -> sparse.csr_matrix:
+    """The top_k positive off-diagonal entries of each row of a dense block of an item x item
+    matrix whose first row is item `first_row`, as sparse rows."""
+    values = np.array(block, dtype=np.float64)
+    m, n = values.shape
+    local = np.arange(m)
+    inside = first_row + local < n
+    values[local[inside], first_row + local[inside]] = 0.0
+    values[~(values > 0)] = 0.0  # also drops NaN
+    k = min(top_k, n)
+    if k <= 0 or m == 0:
+        return sparse.csr_matrix((m, n), dtype=np.float64)
+    columns = (
+        np.argpartition(-values, k - 1, axis=1)[:, :k]
+        if k < n
+        else np.broadcast_to(np.arange(n), (m, n))
+    )
+    kept = np.take_along_axis(values, columns, axis=1)
+    out = sparse.csr_matrix((kept.ravel(), (np.repeat(local, k), columns.ravel())), shape=(m, n))
+    out.eliminate_zeros()
+    return out
+
+
+def top_k_table(
+    kind: str, items: np.ndarray, similarity: sparse.csr_matrix | np.ndarray, top_k: int
+) -> NeighbourTable:
+    """A NeighbourTable from an item x item score matrix (row i: how much i suggests j);
+    keeps each row's top_k positive off-diagonal entries. Support is not known to a learnt
+    model and is reported as 0."""
+    if sparse.issparse(similarity):
+        matrix = sparse.csr_matrix(similarity)
+    else:
+        dense = np.asarray(similarity)
+        step = max(1, _DENSE_CHUNK_ELEMENTS // max(dense.shape[1], 1))
+        blocks = [
+            top_k_rows(dense[lo : lo + step], top_k, lo) for lo in range(0, dense.shape[0], step)
+        ]
+        matrix = (
+            sparse.vstack(blocks, format="csr")
+            if blocks
+            else sparse.csr_matrix(dense.shape, dtype=np.float64)
+        )
+    return NeighbourTable.from_scores(kind, items, matrix, top_k)
