@@ -43,8 +43,10 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 bench: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(TEST_ENV) $(BIN)/python -m bench.ingress
 	$(TEST_ENV) $(BIN)/python -m bench.ingest
+	$(BIN)/python -m bench.quality
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache storefront/web-pixel/node_modules

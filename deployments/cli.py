@@ -28,6 +28,12 @@ def main(argv: list[str] | None = None) -> int:
     demo_p.add_argument("--products", type=int, default=300)
     demo_p.add_argument("--no-dashboard", action="store_true")
     demo_p.add_argument("--exit", action="store_true", help="stop after the report")
+    demo_p.add_argument(
+        "--training-workers",
+        type=int,
+        default=2,
+        help="Ray Train workers for the demo's fit (0: in the driver)",
+    )
 
     sub.add_parser("migrate", help="apply pending schema migrations")
 
@@ -77,7 +83,11 @@ def main(argv: list[str] | None = None) -> int:
             from deployments import demo
 
             return demo.run(
-                args.visitors, args.products, stay=not args.exit, dashboard=not args.no_dashboard
+                args.visitors,
+                args.products,
+                stay=not args.exit,
+                dashboard=not args.no_dashboard,
+                training_workers=args.training_workers,
             )
         if args.command == "migrate":
             from deployments.runtime import migrate

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from config.settings import Settings, load_settings
-from deployments import demo_recs, runtime
+from deployments import demo_recs, demo_train, runtime
 from deployments.simulate import Catalog, Shopper, generate_catalog
 from deployments.simulate_shopify import (
     bulk_export_lines,
@@ -223,7 +223,12 @@ async def stored_summary(settings: Settings, shop_id: str, expect_at_least: int)
 
 
 def run(
-    visitors: int = 400, products: int = 300, *, stay: bool = True, dashboard: bool = True
+    visitors: int = 400,
+    products: int = 300,
+    *,
+    stay: bool = True,
+    dashboard: bool = True,
+    training_workers: int = 2,
 ) -> int:
     settings = load_settings()
     generated: dict[str, Any] = {}
@@ -260,6 +265,11 @@ def run(
             stored_summary(settings, shop.shop_id, persisted + orders.get(200, 0))
         )
         _print_report(settings, running, shop, loaded, sent, elapsed, orders, summary)
+        print(demo_recs.refresh_stats(running.api_url, settings, shop.shop_id), flush=True)
+        print(
+            demo_train.train(running.api_url, settings, shop.shop_id, training_workers),
+            flush=True,
+        )
         print(demo_recs.show(running.api_url, settings, shop.shop_id, catalog, batches), flush=True)
         if stay:
             print("\nServing until Ctrl-C.", flush=True)

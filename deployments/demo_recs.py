@@ -1,5 +1,6 @@
-"""The demo's last step: compute statistics from the traffic just sent, then ask the running
-API for recommendations about a few products and shoppers and print what it answers."""
+"""The demo's last steps: compute statistics from the traffic just sent, and (after training,
+deployments/demo_train.py) ask the running API for recommendations about a few products and
+shoppers and print what it answers."""
 
 from __future__ import annotations
 
@@ -11,18 +12,23 @@ from config.settings import Settings
 from deployments.simulate import Catalog
 
 
-def show(
-    api_url: str, settings: Settings, shop_id: str, catalog: Catalog, batches: list[dict[str, Any]]
-) -> str:
+def refresh_stats(api_url: str, settings: Settings, shop_id: str) -> str:
+    """Co-occurrence statistics from the traffic just sent (the refresher would in time)."""
     token = settings.operator_token.get_secret_value() if settings.operator_token else ""
-    lines = ["", "Recommendations (GET /v1/recommendations):"]
     with httpx.Client(base_url=api_url, timeout=60) as client:
         refreshed = client.post(
             f"/admin/shops/{shop_id}/stats/refresh", headers={"Authorization": f"Bearer {token}"}
         )
         refreshed.raise_for_status()
-        tables = ", ".join(f"{t['kind']} {t['pairs']} pairs" for t in refreshed.json()["tables"])
-        lines.append(f"  statistics from the demo traffic: {tables}")
+    tables = ", ".join(f"{t['kind']} {t['pairs']} pairs" for t in refreshed.json()["tables"])
+    return f"\nStatistics from the demo traffic: {tables}"
+
+
+def show(
+    api_url: str, settings: Settings, shop_id: str, catalog: Catalog, batches: list[dict[str, Any]]
+) -> str:
+    lines = ["", "Recommendations (GET /v1/recommendations; each product's first reason):"]
+    with httpx.Client(base_url=api_url, timeout=60) as client:
         with_complement = [
             p
             for p in catalog.products

@@ -24,8 +24,9 @@ from scipy import sparse
 from deployments.ranking.view import ShopView
 
 # The candidate sources a shop's re-ranker reads by default: its neighbour tables. A re-ranker
-# stores the sources it was fitted with; each adds a feature "<source>_score", the source's
-# score for the candidate over the query's best.
+# stores the sources it was fitted with; each adds two features: "<source>_score", the source's
+# score for the candidate over the query's best, and "<source>_rank", log2(2 + its rank by that
+# source among the query's candidates).
 SOURCES = ("cf", "co_purchase", "co_view", "co_cart")
 CONTEXT_FEATURES = (
     "base_score",  # the candidate's score in the order being re-ranked, / the query's best
@@ -174,7 +175,7 @@ class Rows:
 
 
 def names(sources: Sequence[str]) -> list[str]:
-    return [*CONTEXT_FEATURES, *(f"{s}_score" for s in sources)]
+    return [*CONTEXT_FEATURES, *(f"{s}_{part}" for s in sources for part in ("score", "rank"))]
 
 
 def matrix(
@@ -182,7 +183,7 @@ def matrix(
 ) -> np.ndarray:
     """float32 (rows x names(sources)); a source absent from rows.sources is all NaN."""
     n = len(rows.item)
-    out = np.full((n, len(CONTEXT_FEATURES) + len(sources)), np.nan, dtype=np.float32)
+    out = np.full((n, len(CONTEXT_FEATURES) + 2 * len(sources)), np.nan, dtype=np.float32)
     if n == 0:
         return out
     column = {name: i for i, name in enumerate(names(sources))}
@@ -193,6 +194,7 @@ def matrix(
         values = rows.sources.get(source)
         if values is not None:
             out[:, column[f"{source}_score"]] = values / _query_max(q, values)[q]
+            out[:, column[f"{source}_rank"]] = np.log2(2 + _rank_in_query(q, values))
     out[:, column["popularity"]] = frame.popularity[item]
     out[:, column["trending"]] = frame.trending[item]
     age = (now - frame.created[item]) / 86_400.0

@@ -184,7 +184,8 @@ _DENSE_CHUNK_ELEMENTS = 1 << 23
 def top_k_rows(block: np.ndarray, top_k: int, first_row: int = 0) -> sparse.csr_matrix:
     """The top_k positive off-diagonal entries of each row of a dense block of an item x item
     matrix whose first row is item `first_row`, as sparse rows."""
-    values = np.array(block, dtype=np.float64)
+    # float32 blocks stay float32: at 50 000 items a row block is the largest temporary.
+    values = np.array(block, dtype=np.result_type(block.dtype, np.float32))
     m, n = values.shape
     local = np.arange(m)
     inside = first_row + local < n

@@ -1,0 +1,109 @@
+"""MovieLens-100K for the offline quality evaluation, from the file RecBole ships.
+
+The dataset is not in the repository. The first run fetches it with pip and caches it:
+
+    python -m pip download --no-deps recbole==1.2.1 -d ~/.cache/nova
+    # the wheel is a zip; the ratings are its member
+    #   recbole/dataset_example/ml-100k/ml-100k.inter
+    # (RecBole's atomic TSV: user_id:token, item_id:token, rating:float, timestamp:float)
+
+`load()` does exactly that (with this interpreter's pip, so the same index and proxy settings
+apply), writes the member to `~/.cache/nova/ml-100k.inter` (or under `NOVA_BENCH_CACHE`) and
+reads the cached file on later runs. Only users and items are kept: every rating is a positive
+interaction, whatever its value.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+WHEEL_REQUIREMENT = "recbole==1.2.1"
+WHEEL_FILE = "recbole-1.2.1-py3-none-any.whl"
+MEMBER = "recbole/dataset_example/ml-100k/ml-100k.inter"
+CACHED_NAME = "ml-100k.inter"
+
+
+class DatasetUnavailable(RuntimeError):
+    """The dataset could neither be read from the cache nor fetched."""
+
+
+@dataclass(frozen=True)
+class Interactions:
+    """One row per interaction; users and items are contiguous indices into the token lists."""
+
+    users: np.ndarray
+    items: np.ndarray
+    user_tokens: tuple[str, ...]
+    item_tokens: tuple[str, ...]
+
+    @property
+    def n_users(self) -> int:
+        return len(self.user_tokens)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_tokens)
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("NOVA_BENCH_CACHE", Path.home() / ".cache" / "nova"))
+
+
+def parse_inter(text: str) -> Interactions:
+    """Parse a RecBole atomic .inter file; columns are found by name, not position."""
+    lines = text.splitlines()
+    if not lines:
+        raise ValueError("empty .inter file")
+    names = [field.split(":", 1)[0] for field in lines[0].split("\t")]
+    try:
+        user_col, item_col = names.index("user_id"), names.index("item_id")
+    except ValueError as exc:
+        raise ValueError(f"no user_id/item_id column in header {lines[0]!r}") from exc
+    rows = [line.split("\t") for line in lines[1:] if line.strip()]
+    user_tokens, users = np.unique([row[user_col] for row in rows], return_inverse=True)
+    item_tokens, items = np.unique([row[item_col] for row in rows], return_inverse=True)
+    return Interactions(
+        users=users.astype(np.int32),
+        items=items.astype(np.int32),
+        user_tokens=tuple(str(t) for t in user_tokens),
+        item_tokens=tuple(str(t) for t in item_tokens),
+    )
+
+
+def _extract(wheel: Path, target: Path) -> None:
+    with zipfile.ZipFile(wheel) as archive:
+        data = archive.read(MEMBER)
+    partial = target.with_suffix(".partial")
+    partial.write_bytes(data)
+    partial.replace(target)
+
+
+def fetch(cache: Path) -> Path:
+    """The cached ratings file, downloading RecBole's wheel first if needed."""
+    target = cache / CACHED_NAME
+    if target.exists():
+        return target
+    cache.mkdir(parents=True, exist_ok=True)
+    wheel = cache / WHEEL_FILE
+    if not wheel.exists():
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet"]
+        done = subprocess.run(
+            [*cmd, WHEEL_REQUIREMENT, "-d", str(cache)], capture_output=True, text=True
+        )
+        if done.returncode != 0 or not wheel.exists():
+            raise DatasetUnavailable(
+                f"pip download {WHEEL_REQUIREMENT} failed: {done.stderr.strip()[-500:]}"
+            )
+    _extract(wheel, target)
+    return target
+
+
+def load(cache: Path | None = None) -> Interactions:
+    return parse_inter(fetch(cache or cache_dir()).read_text())
