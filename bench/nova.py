@@ -52,6 +52,7 @@ RERANKER = RerankerConfig(
     negatives=100,
     min_queries=1,
     max_impressions=0,
+    max_queries=100_000,
 )
 
 

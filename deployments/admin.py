@@ -7,6 +7,7 @@ from starlette.applications import Starlette
 
 from config.settings import load_settings
 from deployments.admin_app import build_admin_app
+from deployments.logs import to_replica_log
 from ingest.stores import open_stores
 
 
@@ -20,6 +21,7 @@ from ingest.stores import open_stores
 @serve.ingress()
 class AdminDeployment:
     async def __init__(self) -> None:  # type: ignore[misc]  # Serve awaits async constructors
+        to_replica_log()
         settings = load_settings()
         self._stores = await open_stores(settings, migrate=False)
         self._app = build_admin_app(settings, self._stores)

@@ -39,7 +39,11 @@ def train(api_url: str, settings: Settings, shop_id: str, workers: int) -> str:
             f"on {int(metrics['queries'])} validation queries: {verdict}"
         )
         if kind == "cf":
-            tried = {k.split("_")[1]: v for k, v in metrics.items() if k.startswith("candidate_")}
+            tried = {
+                k.removeprefix("candidate_").removesuffix("_ndcg@10"): v
+                for k, v in metrics.items()
+                if k.startswith("candidate_")
+            }
             picks = ", ".join(f"{name} {value:.3f}" for name, value in sorted(tried.items()))
             lines.append(f"  {'':<12} algorithms tried: {picks}")
     for kind, why in report.skipped.items():

@@ -8,6 +8,7 @@ from starlette.types import ASGIApp
 
 from config.settings import load_settings
 from deployments.ingest_app import build_ingest_app
+from deployments.logs import to_replica_log
 from deployments.metrics import IngestMetrics
 from ingest.service import IngestService
 from ingest.stores import open_stores
@@ -34,6 +35,7 @@ from ingest.stores import open_stores
 @serve.ingress()
 class IngestDeployment:
     async def __init__(self) -> None:  # type: ignore[misc]  # Serve awaits async constructors
+        to_replica_log()
         # Settings come from the replica's own NOVA_* environment (runtime_env locally, the
         # pod spec on Kubernetes), never from bind() arguments: secrets stay out of Ray's GCS.
         settings = load_settings()

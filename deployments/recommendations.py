@@ -7,6 +7,7 @@ from ray import serve
 from starlette.types import ASGIApp
 
 from config.settings import load_settings
+from deployments.logs import to_replica_log
 from deployments.metrics import RecommendationMetrics
 from deployments.ranking.state import ShopStates
 from deployments.recommendations_app import build_recommendations_app
@@ -35,6 +36,7 @@ STUCK_AFTER_S = 120.0
 @serve.ingress()
 class RecommendationsDeployment:
     async def __init__(self) -> None:  # type: ignore[misc]  # Serve awaits async constructors
+        to_replica_log()
         settings = load_settings()
         self._stores = await open_stores(settings, migrate=False)
         # Catalog views, rules and experiments live in this replica's memory and refresh

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from ray import serve
 
 from config.settings import load_settings
+from deployments.logs import to_replica_log
 from deployments.ranking.refresh import TABLES, refresh_stats
 from ingest.errors import StoreUnavailable
 from ingest.stores import open_stores
@@ -32,6 +33,7 @@ _LOOK_EVERY_S = 60.0
 )
 class RefresherDeployment:
     async def __init__(self) -> None:  # type: ignore[misc]  # Serve awaits async constructors
+        to_replica_log()
         self._settings = load_settings()
         self._stores = await open_stores(self._settings, migrate=False)
         self._stop = asyncio.Event()

@@ -7,6 +7,7 @@ from ray import serve
 from starlette.types import ASGIApp
 
 from config.settings import load_settings
+from deployments.logs import to_replica_log
 from deployments.webhooks_app import build_webhooks_app
 from ingest.stores import open_stores
 
@@ -30,6 +31,7 @@ from ingest.stores import open_stores
 @serve.ingress()
 class WebhooksDeployment:
     async def __init__(self) -> None:  # type: ignore[misc]  # Serve awaits async constructors
+        to_replica_log()
         # Settings (the app secret among them) come from the replica's own NOVA_* environment,
         # never from bind() arguments: secrets stay out of Ray's GCS.
         settings = load_settings()

@@ -18,6 +18,7 @@ from typing import Any
 from ray import serve
 
 from config.settings import Backend, ConfigError, load_settings
+from deployments.logs import to_replica_log
 from deployments.metrics import WriterMetrics
 from ingest.errors import StoreUnavailable
 from ingest.retry import WRITER_BACKOFF
@@ -38,6 +39,7 @@ _REPORT_EVERY_S = 5.0
 )
 class WriterDeployment:
     async def __init__(self) -> None:  # type: ignore[misc]  # Serve awaits async constructors
+        to_replica_log()
         settings = load_settings()
         if settings.backend is not Backend.PRODUCTION:
             raise ConfigError("the writer drains Redis into PostgreSQL: set NOVA_DATABASE_URL")

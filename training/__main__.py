@@ -42,9 +42,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         if args.job == "fit":
-            from training.distributed import ensure_ray
+            if config.ray.num_workers > 0:  # local mode needs no cluster
+                from training.distributed import ensure_ray
 
-            ensure_ray()
+                ensure_ray()
             report = asyncio.run(jobs.fit_shop(settings, config, args.shop))
             print(json.dumps(report.as_dict(), indent=2, default=str))
             return 0 if report.ok else 1

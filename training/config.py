@@ -30,6 +30,7 @@ class ValidationSplit(Strict):
     fraction: float = Field(gt=0, lt=1, description="Share of each user's latest items held out.")
     min_user_items: int = Field(ge=2, description="Only users this active give validation items.")
     k: int = Field(ge=1, description="Cut-off of the selection metric (NDCG@k).")
+    max_users: int = Field(ge=1, description="At most this many shoppers validate (a sample).")
     metric: str = "ndcg"
 
 
@@ -49,6 +50,7 @@ class RerankerConfig(Strict):
     rounds: int = Field(ge=1)
     early_stopping_rounds: int = Field(ge=1)
     negatives: int = Field(ge=1, description="Negatives kept per query when labels are history.")
+    max_queries: int = Field(ge=1, description="At most this many history queries to learn from.")
     min_queries: int = Field(ge=1, description="Queries with a positive needed to fit at all.")
     max_impressions: int = Field(ge=0, description="Latest impressions read as training queries.")
 

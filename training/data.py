@@ -8,6 +8,7 @@ summed per (user, item). A purchase last week outweighs a view last season; a ki
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -112,6 +113,10 @@ class Split:
     held_out: list[np.ndarray]  # product ids per user
 
 
+def _hash(text: str) -> int:
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
+
+
 def temporal_split(events: pa.Table, config: ValidationSplit) -> Split:
     """Per user with at least min_user_items distinct items, hold out the items they came to
     last (by first interaction), `fraction` of them and at least one; every event of a held-out
@@ -140,6 +145,17 @@ def temporal_split(events: pa.Table, config: ValidationSplit) -> Split:
         held_users.append(str(users[lo]))
         held_items.append(chosen)
         held_keys.extend(f"{users[lo]}\x1f{item}" for item in chosen)
+    if len(held_users) > config.max_users:
+        # A sample, by a hash of the shopper so reruns agree; the others' items all train.
+        order = np.argsort([_hash(u) for u in held_users], kind="stable")[: config.max_users]
+        chosen = sorted(order.tolist())
+        held_users = [held_users[i] for i in chosen]
+        held_items = [held_items[i] for i in chosen]
+        held_keys = [
+            f"{u}\x1f{item}"
+            for u, items in zip(held_users, held_items, strict=True)
+            for item in items
+        ]
     if not held_users:
         return Split(events, np.zeros(0, dtype=str), [])
     keys = pc.binary_join_element_wise(events.column("user"), events.column("product_id"), "\x1f")

@@ -15,11 +15,13 @@ without worker processes, for small shops and unit tests.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
+import shutil
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,7 @@ from training.config import RayConfig
 from training.models.base import Gram
 
 GRAM_FILE = "{task}.rank{rank}.npz"
+GRAM_DIR_PREFIX = "nova-gram-"
 
 
 @dataclass(frozen=True)
@@ -70,37 +73,57 @@ def gram_statistics(tasks: Sequence[GramTask], config: RayConfig, *, name: str) 
     loop_config = {
         "tasks": [(t.name, t.statistics, [put(s) for s in shards(t.matrix, world)]) for t in tasks]
     }
-    storage = config.storage_path or tempfile.mkdtemp(prefix="nova-train-")
-    trainer = DataParallelTrainer(
-        _gram_loop,
-        train_loop_config=loop_config,
-        scaling_config=ScalingConfig(
-            num_workers=config.num_workers,
-            resources_per_worker={"CPU": config.cpus_per_worker},
-        ),
-        run_config=RunConfig(name=f"{name}-{time.time_ns()}", storage_path=storage),
-    )
-    started = time.perf_counter()
-    result = trainer.fit()
-    seconds = time.perf_counter() - started
-    if result.checkpoint is None:
-        raise RuntimeError(f"Ray Train run {name} reported no statistics")
-    grams = {}
-    with result.checkpoint.as_directory() as directory:
-        for task in tasks:
-            parts = [
-                Gram.from_npz(Path(directory) / GRAM_FILE.format(task=task.name, rank=r))
-                for r in range(world)
-            ]
-            grams[task.name] = functools.reduce(Gram.merge, parts)
+    with run_storage(config) as storage:
+        trainer = DataParallelTrainer(
+            _gram_loop,
+            train_loop_config=loop_config,
+            scaling_config=ScalingConfig(
+                num_workers=config.num_workers,
+                resources_per_worker={"CPU": config.cpus_per_worker},
+            ),
+            run_config=RunConfig(name=f"{name}-{time.time_ns()}", storage_path=storage),
+        )
+        started = time.perf_counter()
+        result = trainer.fit()
+        seconds = time.perf_counter() - started
+        if result.checkpoint is None:
+            raise RuntimeError(f"Ray Train run {name} reported no statistics")
+        grams = {}
+        try:
+            with result.checkpoint.as_directory() as directory:
+                for task in tasks:
+                    parts = [
+                        Gram.from_npz(Path(directory) / GRAM_FILE.format(task=task.name, rank=r))
+                        for r in range(world)
+                    ]
+                    grams[task.name] = functools.reduce(Gram.merge, parts)
+        finally:
+            # Local mode reports the loop's own directory (nothing is uploaded): ours to remove.
+            if Path(result.checkpoint.path).name.startswith(GRAM_DIR_PREFIX):
+                shutil.rmtree(result.checkpoint.path, ignore_errors=True)
     return TrainRun(grams, seconds)
+
+
+@contextlib.contextmanager
+def run_storage(config: RayConfig) -> Iterator[str]:
+    """Where a Ray Train run keeps its checkpoints: the configured storage_path (kept, for
+    whoever set it), else a temporary directory, removed once the run's results are read
+    (every fit used to leave one behind)."""
+    if config.storage_path:
+        yield config.storage_path
+        return
+    directory = tempfile.mkdtemp(prefix="nova-train-")
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def _gram_loop(config: dict[str, Any]) -> None:
     rank = ray.train.get_context().get_world_rank()
     # Not a TemporaryDirectory: in local mode the reported checkpoint is this directory itself
     # (nothing is uploaded), so it must outlive the loop; Train deletes it after an upload.
-    directory = tempfile.mkdtemp(prefix="nova-gram-")
+    directory = tempfile.mkdtemp(prefix=GRAM_DIR_PREFIX)
     rows = 0
     for name, statistics, refs in config["tasks"]:
         shard = refs[rank]

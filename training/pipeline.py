@@ -39,6 +39,7 @@ from training.config import TrainingConfig
 from training.distributed import GramTask, gram_statistics
 from training.interactions import Interactions
 from training.models import build
+from training.models.als import ALS
 from training.models.base import Gram, GramModel, Model, ModelFitError
 from training.registry import Floor
 
@@ -308,12 +309,20 @@ def _gram_model(kind: str, config: dict[str, Any]) -> GramModel:
     return model
 
 
-def _finish(model: Model, grams: dict[str, Gram], name: str, data: Interactions) -> Model:
+def _finish(
+    model: Model,
+    grams: dict[str, Gram],
+    name: str,
+    data: Interactions,
+    warm_start: Model | None = None,
+) -> Model:
     """A model of the same kind and config, fitted from the statistics `name` (Gram models)
-    or on `data` (the others)."""
+    or on `data` (the others; ALS continues from `warm_start`, the validated fit, when given)."""
     fresh = build(model.kind, model.config.model_dump())
     if isinstance(fresh, GramModel):
         fresh.fit_statistics(grams[name], data.items)
+    elif isinstance(fresh, ALS) and isinstance(warm_start, ALS):
+        fresh.fit(data, warm_start=warm_start)
     else:
         fresh.fit(data)
     return fresh
@@ -363,12 +372,14 @@ def _fit_cf(
     popularity.fit(s.train)
     baseline = _evaluate(s.holdout, _model_scorer(popularity, s.holdout), ks)
     scored: list[tuple[float, str, sparse.csr_matrix, dict[str, float]]] = []
+    fitted: dict[str, Model] = {}
     for kind in (k for k in CF_KINDS if k in models):
         try:
             model = _finish(models[kind], grams, f"{kind}:train", s.train)
         except ModelFitError as exc:
             result.skipped[f"cf:{kind}"] = str(exc)
             continue
+        fitted[kind] = model
         table = rerank.table_matrix(model.neighbours(config.serving.neighbours), s.train.items)
         served = _evaluate(s.holdout, _table_scorer(s.holdout, table), ks)
         full_model = _evaluate(s.holdout, _model_scorer(model, s.holdout), ks)
@@ -381,7 +392,7 @@ def _fit_cf(
         result.skipped["cf"] = "no collaborative-filtering model could be fitted"
         return None
     _, kind, table, values = max(scored, key=lambda t: (t[0], t[1]))
-    final = _finish(models[kind], grams, f"{kind}:full", s.full)
+    final = _finish(models[kind], grams, f"{kind}:full", s.full, warm_start=fitted[kind])
     _save(final, directory, config)
     result.fitted.append(
         Fitted(
@@ -580,11 +591,23 @@ def _fit_reranker(
     ks = _ks(config)
     sources = tuple(name for name in features.SOURCES if name in tables)
     frame = _frame(view, s, now_ts)
-    users = s.train.users[s.holdout.rows]
+    # The re-ranker learns from (and validates on) a sample of the validation shoppers.
+    picked = np.arange(s.holdout.size)
+    if len(picked) > rc.max_queries:
+        picked = np.sort(
+            np.argsort([_hash(str(u)) for u in s.train.users[s.holdout.rows]])[: rc.max_queries]
+        )
+    holdout = Holdout(
+        s.holdout.known[picked],
+        s.holdout.relevant[picked],
+        s.holdout.n_relevant[picked],
+        s.holdout.rows[picked],
+    )
+    users = s.train.users[holdout.rows]
     queries = _sessions(s.split.train, users, s.train.items)
-    queries = rerank.Queries(queries.session, queries.anchor, queries.device, s.holdout.known)
+    queries = rerank.Queries(queries.session, queries.anchor, queries.device, holdout.known)
     rows = rerank.candidates(tables, PERSONAL_BLEND, queries, rc.candidates)
-    labels = rerank.holdout_labels(rows, s.holdout.relevant)
+    labels = rerank.holdout_labels(rows, holdout.relevant)
     x = features.matrix(frame, rows, now_ts, sources)
 
     in_validation = np.array([_hash(str(u)) % 5 == 0 for u in users])  # one shopper in five
@@ -633,13 +656,13 @@ def _fit_reranker(
     new_lists = evaluation.ranked_lists(
         rows.query[sub], rows.item[sub], model.score(x[sub]), len(users), depth
     )
-    relevant = s.holdout.relevant[valid_q]
-    n_rel = s.holdout.n_relevant[valid_q]
+    relevant = holdout.relevant[valid_q]
+    n_rel = holdout.n_relevant[valid_q]
     base = evaluation.evaluate_lists(base_lists[valid_q], relevant, ks, n_relevant=n_rel)
     reranked = evaluation.evaluate_lists(new_lists[valid_q], relevant, ks, n_relevant=n_rel)
     popularity = build("popularity")
     popularity.fit(s.train)
-    pop_holdout = Holdout(s.holdout.known[valid_q], relevant, n_rel, s.holdout.rows[valid_q])
+    pop_holdout = Holdout(holdout.known[valid_q], relevant, n_rel, holdout.rows[valid_q])
     pop = _evaluate(pop_holdout, _model_scorer(popularity, pop_holdout), ks)
     model.save(directory)
     floor = max(base.mean(metric), pop.mean(metric))

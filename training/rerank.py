@@ -67,38 +67,52 @@ def candidates(
     blend: Mapping[str, float],
     queries: Queries,
     depth: int,
+    chunk: int = 2_000,
 ) -> features.Rows:
-    """Each query's `depth` best candidates by the blended score of the tables, as rows."""
-    n_queries, n_items = queries.session.shape
-    scores = {name: (queries.session @ m).tocsr() for name, m in tables.items()}
-    base = sparse.csr_matrix((n_queries, n_items))
-    for name, weight in blend.items():
-        if name in scores and weight > 0:
-            base = base + weight * _scale_rows(scores[name])
-    base = base.tocsr()
-    base = base - base.multiply(queries.exclude > 0)
-    base.eliminate_zeros()
-    base.data = np.maximum(base.data, 0)
-    base.eliminate_zeros()
+    """Each query's `depth` best candidates by the blended score of the tables, as rows.
+    Queries go in chunks: a chunk's score matrices (queries x items, every neighbour of every
+    session item) are the big intermediate, and only its candidates are kept."""
+    n_queries = queries.session.shape[0]
     q_parts, i_parts, b_parts = [], [], []
-    for q in range(n_queries):
-        lo, hi = base.indptr[q], base.indptr[q + 1]
-        cols, vals = base.indices[lo:hi], base.data[lo:hi]
-        if len(cols) > depth:
-            top = np.argpartition(-vals, depth - 1)[:depth]
-            cols, vals = cols[top], vals[top]
-        order = np.lexsort((cols, -vals))
-        q_parts.append(np.full(len(order), q, dtype=np.int64))
-        i_parts.append(cols[order].astype(np.int64))
-        b_parts.append(vals[order])
+    source_parts: dict[str, list[np.ndarray]] = {name: [] for name in tables}
+    for lo in range(0, n_queries, chunk):
+        hi = min(lo + chunk, n_queries)
+        session, exclude = queries.session[lo:hi], queries.exclude[lo:hi]
+        scores = {name: (session @ m).tocsr() for name, m in tables.items()}
+        base = sparse.csr_matrix(session.shape)
+        for name, weight in blend.items():
+            if name in scores and weight > 0:
+                base = base + weight * _scale_rows(scores[name])
+        base = base.tocsr()
+        base = base - base.multiply(exclude > 0)
+        base.data = np.maximum(base.data, 0)
+        base.eliminate_zeros()
+        for q in range(hi - lo):
+            a, b = base.indptr[q], base.indptr[q + 1]
+            cols, vals = base.indices[a:b], base.data[a:b]
+            if len(cols) > depth:
+                top = np.argpartition(-vals, depth - 1)[:depth]
+                cols, vals = cols[top], vals[top]
+            order = np.lexsort((cols, -vals))
+            q_parts.append(np.full(len(order), q, dtype=np.int64))
+            i_parts.append(cols[order].astype(np.int64))
+            b_parts.append(vals[order])
+        local_q = np.concatenate(q_parts[-(hi - lo) :]) if hi > lo else np.zeros(0, np.int64)
+        local_i = np.concatenate(i_parts[-(hi - lo) :]) if hi > lo else np.zeros(0, np.int64)
+        for name, m in scores.items():
+            source_parts[name].append(lookup(m, local_q, local_i))
+        for k in range(len(q_parts) - (hi - lo), len(q_parts)):
+            q_parts[k] = q_parts[k] + lo
     query = np.concatenate(q_parts) if q_parts else np.zeros(0, np.int64)
     item = np.concatenate(i_parts) if i_parts else np.zeros(0, np.int64)
-    sources = {name: lookup(m, query, item) for name, m in scores.items()}
     return features.Rows(
         query=query,
         item=item,
         base=np.concatenate(b_parts) if b_parts else np.zeros(0),
-        sources=sources,
+        sources={
+            name: np.concatenate(parts) if parts else np.zeros(0)
+            for name, parts in source_parts.items()
+        },
         anchor=queries.anchor,
         session=queries.session,
         device=queries.device,
@@ -126,17 +140,18 @@ def subsample(rows: features.Rows, labels: np.ndarray, negatives: int, seed: int
     """Row indices to train on: queries with at least one positive, all their positives and
     up to `negatives` random negatives each. Queries without positives teach nothing."""
     rng = np.random.default_rng(seed)
-    keep = []
-    for q in np.unique(rows.query):
-        mine = np.flatnonzero(rows.query == q)
-        pos = mine[labels[mine] > 0]
-        if not len(pos):
-            continue
-        neg = mine[labels[mine] == 0]
-        if len(neg) > negatives:
-            neg = np.sort(rng.choice(neg, negatives, replace=False))
-        keep.append(np.sort(np.concatenate([pos, neg])))
-    return np.concatenate(keep) if keep else np.zeros(0, dtype=np.int64)
+    with_positive = np.isin(rows.query, np.unique(rows.query[labels > 0]))
+    # Rank each query's negatives in a random order; keep the first `negatives`.
+    negative = with_positive & (labels == 0)
+    idx = np.flatnonzero(negative)
+    order = idx[np.lexsort((rng.random(len(idx)), rows.query[idx]))]
+    q = rows.query[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(q)) + 1] if len(q) else np.zeros(0, np.int64)
+    rank = np.arange(len(q)) - np.repeat(starts, np.diff(np.r_[starts, len(q)]))
+    keep = np.zeros(len(labels), dtype=bool)
+    keep[order[rank < negatives]] = True
+    keep |= with_positive & (labels > 0)
+    return np.flatnonzero(keep)
 
 
 @dataclass
@@ -256,7 +271,7 @@ def fit_on_ray(
     from ray.train import Checkpoint, RunConfig, ScalingConfig
     from ray.train.xgboost import XGBoostTrainer
 
-    from training.distributed import ensure_ray
+    from training.distributed import ensure_ray, run_storage
 
     ensure_ray()
     world = max(ray_config.num_workers, 1)
@@ -265,24 +280,24 @@ def fit_on_ray(
         return [ray.put(data.take(np.flatnonzero(data.qid % world == r))) for r in range(world)]
 
     loop_config = {"train": shard(train), "valid": shard(valid)}
-    storage = ray_config.storage_path or tempfile.mkdtemp(prefix="nova-train-")
-    trainer = XGBoostTrainer(
-        functools.partial(_xgb_loop, params, config),
-        train_loop_config=loop_config,
-        scaling_config=ScalingConfig(
-            num_workers=ray_config.num_workers,
-            resources_per_worker={"CPU": ray_config.cpus_per_worker},
-        ),
-        run_config=RunConfig(name=f"reranker-{time.time_ns()}", storage_path=storage),
-    )
-    started = time.perf_counter()
-    result = trainer.fit()
-    seconds = time.perf_counter() - started
-    if result.checkpoint is None:
-        raise RuntimeError("the re-ranker's Ray Train run reported no model")
-    booster = xgb.Booster()
-    with result.checkpoint.as_directory() as directory:
-        booster.load_model(Path(directory) / MODEL_FILE)
+    with run_storage(ray_config) as storage:
+        trainer = XGBoostTrainer(
+            functools.partial(_xgb_loop, params, config),
+            train_loop_config=loop_config,
+            scaling_config=ScalingConfig(
+                num_workers=ray_config.num_workers,
+                resources_per_worker={"CPU": ray_config.cpus_per_worker},
+            ),
+            run_config=RunConfig(name=f"reranker-{time.time_ns()}", storage_path=storage),
+        )
+        started = time.perf_counter()
+        result = trainer.fit()
+        seconds = time.perf_counter() - started
+        if result.checkpoint is None:
+            raise RuntimeError("the re-ranker's Ray Train run reported no model")
+        booster = xgb.Booster()
+        with result.checkpoint.as_directory() as directory:
+            booster.load_model(Path(directory) / MODEL_FILE)
     _ = Checkpoint  # imported for the loop's module namespace
     return booster, seconds
 
@@ -295,9 +310,9 @@ def _xgb_loop(params: dict[str, Any], config: RerankerConfig, loop: dict[str, An
     rank = ray.train.get_context().get_world_rank()
     train, valid = ray.get(loop["train"][rank]), ray.get(loop["valid"][rank])
     booster = _train(params, config, train, valid)
-    directory = tempfile.mkdtemp(prefix="nova-reranker-")
     checkpoint = None
-    if rank == 0:
+    if rank == 0:  # the others' boosters are the same model
+        directory = tempfile.mkdtemp(prefix="nova-reranker-")
         booster.save_model(Path(directory) / MODEL_FILE)
         checkpoint = Checkpoint.from_directory(directory)
     ray.train.report(

@@ -87,7 +87,7 @@ class TrainingData(Protocol):
         """basket, product_id: the products of each order (anonymous orders included)."""
 
     async def count(self, shop_id: str, since: datetime, until: datetime) -> int:
-        """Events stored in a time range (by occurrence), of any kind: is a refit worth it."""
+        """Events stored (received) in a time range, of any kind: is a refit worth it."""
 
 
 class VisitorState(Protocol):

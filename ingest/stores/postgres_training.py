@@ -91,8 +91,8 @@ class PostgresTrainingData:
         async with translated():
             return int(
                 await self._db.pool.fetchval(
-                    "SELECT count(*) FROM events WHERE shop_id = $1 AND occurred_at >= $2 "
-                    "AND occurred_at < $3",
+                    "SELECT count(*) FROM events WHERE shop_id = $1 AND received_at >= $2 "
+                    "AND received_at < $3",
                     shop_id,
                     since,
                     until,

@@ -89,8 +89,8 @@ class SQLiteTrainingData:
     async def count(self, shop_id: str, since: datetime, until: datetime) -> int:
         row = await self._db.run(
             lambda c: c.execute(
-                "SELECT count(*) FROM events WHERE shop_id = ? AND occurred_at >= ? "
-                "AND occurred_at < ?",
+                "SELECT count(*) FROM events WHERE shop_id = ? AND received_at >= ? "
+                "AND received_at < ?",
                 (shop_id, ts(since), ts(until)),
             ).fetchone()
         )

@@ -94,6 +94,7 @@ def test_the_reranker_fits_the_same_on_one_and_two_workers(
         negatives=12,
         min_queries=1,
         max_impressions=0,
+        max_queries=100_000,
     )
     train, valid, test = ranking_data(160, 1), ranking_data(40, 2), ranking_data(40, 3)
     local = rerank.Reranker(config, ("cf",))

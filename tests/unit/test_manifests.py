@@ -174,9 +174,30 @@ def test_kustomization_applies_the_rayservice_but_no_secret_or_optional_crd() ->
     resources = kustomization["resources"]
     assert all((K8S / r).is_file() for r in resources)
     kinds = {doc["kind"] for r in resources for doc in yaml.safe_load_all((K8S / r).read_text())}
-    assert kinds == {"RayService"}
+    assert kinds == {"RayService", "CronJob"}
     images = {ray_container(g)["image"].split(":")[0] for g in ray_groups(only("RayService"))}
     assert {image["name"] for image in kustomization["images"]} == images
+
+
+def test_retraining_is_submitted_to_the_rayservice_cluster_on_a_schedule(
+    rayservice: dict[str, Any],
+) -> None:
+    cron = only("CronJob")
+    assert cron["apiVersion"] == "batch/v1" and cron["spec"]["concurrencyPolicy"] == "Forbid"
+    assert len(cron["spec"]["schedule"].split()) == 5
+    pod = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert pod["restartPolicy"] == "Never"
+    (container,) = pod["containers"]
+    command = container["command"]
+    assert command[:3] == ["ray", "job", "submit"]
+    address = command[command.index("--address") + 1]
+    # KubeRay names a RayService's stable head Service <name>-head-svc; 8265 is the Jobs API.
+    assert address == f"http://{rayservice['metadata']['name']}-head-svc:8265"
+    assert command[command.index("--") + 1 :] == ["python", "-m", "training", "retrain"]
+    assert "--working-dir" not in command  # the image holds the code
+    images = {ray_container(g)["image"] for g in ray_groups(rayservice)}
+    assert container["image"] in images
+    assert {"name": "RAY_AUTH_MODE", "value": "disabled"} in container["env"]
 
 
 def test_podmonitor_selects_the_ray_pods_by_their_ports(rayservice: dict[str, Any]) -> None:

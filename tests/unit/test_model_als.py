@@ -113,3 +113,20 @@ def test_an_empty_history_scores_zero() -> None:
     model = fit(ALSConfig(factors=4), data())
     scores = model.score(sparse.csr_matrix((2, 25), dtype=np.float32))
     assert np.all(scores == 0)
+
+
+def test_a_warm_start_reaches_a_full_fit_in_a_few_iterations() -> None:
+    """Refitting a shop on its whole window from the validated fit's item factors: a few
+    iterations land where a full fit from scratch does, new items included."""
+    train, whole = data(2, n_items=25), data(3, n_items=28)  # three items only in the whole
+    config = ALSConfig(factors=6, alpha=3.0, regularization=0.5, iterations=30, warm_iterations=3)
+    previous = fit(config, train)
+    weights = whole.matrix.toarray().astype(np.float64)
+    warm = ALS(config)
+    warm.fit(whole, warm_start=previous)
+    cold_short = fit(config.model_copy(update={"iterations": 3}), whole)
+    cold_full = fit(config, whole)
+    full, warm_loss, short = (objective(m, weights) for m in (cold_full, warm, cold_short))
+    assert warm_loss < short  # the start is worth something
+    assert warm_loss < 1.1 * full
+    assert warm.item_factors.shape == (28, 6) and np.isfinite(warm.item_factors).all()

@@ -94,6 +94,7 @@ def config() -> RerankerConfig:
         negatives=10,
         min_queries=1,
         max_impressions=0,
+        max_queries=100_000,
     )
 
 
@@ -142,3 +143,24 @@ def test_candidates_follow_the_blend_and_exclude_known_items() -> None:
     assert out.sources["cf"].tolist() == [1.0, 3.0, 0.0]
     labels = rerank.holdout_labels(out, sparse.csr_matrix(np.array([[0, 0, 0, 1.0]])))
     assert labels.tolist() == [0.0, 0.0, 1.0]
+
+
+def test_subsample_keeps_positives_and_a_few_negatives_of_queries_with_a_positive() -> None:
+    query = np.repeat(np.arange(4), 5)
+    labels = np.zeros(20, dtype=np.float32)
+    labels[[1, 12, 13]] = 1.0
+    rows = features.Rows(
+        query=query,
+        item=np.arange(20),
+        base=np.ones(20),
+        sources={},
+        anchor=np.zeros(4, dtype=np.int64),
+        session=sparse.csr_matrix((4, 20)),
+        device=np.zeros(4),
+    )
+    kept = rerank.subsample(rows, labels, negatives=2, seed=0)
+    assert set(query[kept].tolist()) == {0, 2}  # queries 1 and 3 have nothing to learn from
+    assert {1, 12, 13} <= set(kept.tolist())
+    for q in (0, 2):
+        assert ((query[kept] == q) & (labels[kept] == 0)).sum() == 2
+    assert kept.tolist() == sorted(kept.tolist())

@@ -56,6 +56,8 @@ class ALSConfig(ModelConfig):
     iterations: int = Field(15, ge=1)
     cg_steps: int = Field(3, ge=0)  # 0: exact solves
     seed: int = 0
+    # Iterations of a refit that starts from an earlier fit's item factors (warm_start).
+    warm_iterations: int = Field(3, ge=1)
 
 
 class ALS:
@@ -69,7 +71,10 @@ class ALS:
         # Learnt for the training rows; not saved, since scoring folds histories in.
         self.user_factors = np.zeros((0, self.config.factors), dtype=np.float32)
 
-    def fit(self, data: Interactions) -> None:
+    def fit(self, data: Interactions, *, warm_start: ALS | None = None) -> None:
+        """`warm_start`: an earlier fit (e.g. on the validation split of the same shop) whose
+        item factors start this one; items it did not know start random. It then needs only
+        `warm_iterations` more, which is what makes refitting a big shop affordable."""
         check_trainable(data.matrix)
         c = self.config
         by_user = _confidence(data.matrix, c.alpha)
@@ -77,7 +82,16 @@ class ALS:
         rng = np.random.default_rng(c.seed)
         users = (rng.standard_normal((data.n_users, c.factors)) * 0.01).astype(np.float32)
         items = (rng.standard_normal((data.n_items, c.factors)) * 0.01).astype(np.float32)
-        for _ in range(c.iterations):
+        iterations = c.iterations
+        if warm_start is not None and warm_start.item_factors.shape[1] == c.factors:
+            known = {str(item): i for i, item in enumerate(warm_start.items)}
+            for j, item in enumerate(np.asarray(data.items, dtype=str)):
+                i = known.get(item)
+                if i is not None:
+                    items[j] = warm_start.item_factors[i]
+            users = self._solve(by_user, items, users)  # users from the warm items first
+            iterations = c.warm_iterations
+        for _ in range(iterations):
             items = self._solve(by_item, users, items)
             users = self._solve(by_user, items, users)
         if not (np.all(np.isfinite(items)) and np.all(np.isfinite(users))):
