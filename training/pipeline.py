@@ -522,6 +522,46 @@ def _frame(view: ShopView | None, s: _Shop, now_ts: float) -> features.ProductFr
     )
 
 
+ATTRIBUTION_S = 86_400.0  # a cart or purchase this soon after a click is the click's outcome
+
+
+def outcomes(events: pa.Table) -> dict[tuple[str, str], float]:
+    """(ranking id, product) -> what the shopper did with a recommended product: clicked it
+    (1), then added it to the cart (2) or bought it (3) within ATTRIBUTION_S of the click.
+    Carts and purchases are joined to the ranking id through the click of the same shopper
+    on the same product; one that carries a ranking id itself counts directly."""
+    attributed = pc.is_valid(events.column("ranking_id"))
+    clickers = pc.unique(events.filter(attributed).column("user"))
+    follow_ups = pc.and_(
+        pc.is_in(events.column("kind"), value_set=pa.array(["cart", "purchase"])),
+        pc.is_in(events.column("user"), value_set=clickers),
+    )
+    events = events.filter(pc.or_(attributed, follow_ups))  # the few rows that matter
+    label: dict[tuple[str, str], float] = {}
+    clicks: dict[tuple[str, str], list[tuple[float, str]]] = {}
+    later: list[tuple[str, str, float, float]] = []
+    for user, pid, kind, ts, rid in zip(
+        events.column("user").to_pylist(),
+        events.column("product_id").to_pylist(),
+        events.column("kind").to_pylist(),
+        events.column("ts").to_pylist(),
+        events.column("ranking_id").to_pylist(),
+        strict=True,
+    ):
+        value = rerank.LABELS.get(kind, 0.0)
+        if rid is not None and value > 0:
+            label[(rid, pid)] = max(label.get((rid, pid), 0.0), value)
+        if kind == "click" and rid is not None:
+            clicks.setdefault((user, pid), []).append((ts, rid))
+        elif value > 1 and rid is None:
+            later.append((user, pid, ts, value))
+    for user, pid, ts, value in later:
+        for clicked_at, rid in clicks.get((user, pid), ()):
+            if 0 <= ts - clicked_at <= ATTRIBUTION_S:
+                label[(rid, pid)] = max(label.get((rid, pid), 0.0), value)
+    return label
+
+
 def _impressions(
     shop: data_mod.ShopData, s: _Shop, tables: dict[str, sparse.csr_matrix], limit: int
 ) -> tuple[features.Rows, np.ndarray] | None:
@@ -530,17 +570,8 @@ def _impressions(
     table = shop.impressions
     if table.num_rows == 0:
         return None
-    table = table.slice(max(0, table.num_rows - limit))  # the latest ones
-    events = shop.events.filter(pc.is_valid(shop.events.column("ranking_id")))
-    label: dict[tuple[str, str], float] = {}
-    for rid, pid, kind in zip(
-        events.column("ranking_id").to_pylist(),
-        events.column("product_id").to_pylist(),
-        events.column("kind").to_pylist(),
-        strict=True,
-    ):
-        value = rerank.LABELS.get(kind, 0.0)
-        label[(rid, pid)] = max(label.get((rid, pid), 0.0), value)
+    table = table.sort_by("ts").slice(max(0, table.num_rows - limit))  # the latest ones
+    label = outcomes(shop.events)
     users = np.array(table.column("user").to_pylist(), dtype=str)
     queries = _sessions(s.split.train, users, s.train.items)
     q_idx, items, positions, labels = [], [], [], []
