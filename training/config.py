@@ -42,6 +42,16 @@ class RayConfig(Strict):
     num_workers: int = Field(ge=0, description="Ray Train workers; 0 runs in the driver.")
     cpus_per_worker: float = Field(gt=0)
     storage_path: str | None = None
+    # Starting a worker group costs ~10 s: smaller work runs in the driver (local mode).
+    # (0: always use the workers.)
+    min_interactions: int = Field(0, ge=0, description="Interactions for the Gram run on workers.")
+    min_reranker_rows: int = Field(
+        0, ge=0, description="Training rows for the re-ranker on workers."
+    )
+
+    def for_size(self, size: int, threshold: int) -> RayConfig:
+        """This config, or local mode when `size` is below `threshold`."""
+        return self if size >= threshold else self.model_copy(update={"num_workers": 0})
 
 
 class RerankerConfig(Strict):

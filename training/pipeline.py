@@ -121,7 +121,8 @@ def fit(
     models, tasks = _plan(config, s, cf_problem is None, order_problem is None, result)
     grams: dict[str, Gram] = {}
     if tasks:
-        run = gram_statistics(tasks, config.ray, name=f"gram-{_slug(shop.shop_id)}")
+        workers = config.ray.for_size(s.full.nnz + s.orders.nnz, config.ray.min_interactions)
+        run = gram_statistics(tasks, workers, name=f"gram-{_slug(shop.shop_id)}")
         grams, result.seconds["ray_train_gram"] = run.grams, run.seconds
 
     tables: dict[str, sparse.csr_matrix] = {}
@@ -670,10 +671,9 @@ def _fit_reranker(
         )
         return
     model = rerank.Reranker(rc, sources)
-    if config.ray.num_workers > 0:
-        result.seconds["ray_train_xgboost"] = model.fit_distributed(
-            train_set, valid_set, config.ray
-        )
+    workers = config.ray.for_size(len(train_set.y), config.ray.min_reranker_rows)
+    if workers.num_workers > 0:
+        result.seconds["ray_train_xgboost"] = model.fit_distributed(train_set, valid_set, workers)
     else:
         model.fit(train_set, valid_set)
 

@@ -30,6 +30,8 @@ def test_demo_ingests_simulated_traffic_and_reports_it(tmp_path: Path) -> None:
             "--products",
             "80",
             "--exit",
+            "--training-workers",
+            "0",
         ],
         env=env,
         capture_output=True,
@@ -63,3 +65,11 @@ def test_demo_ingests_simulated_traffic_and_reports_it(tmp_path: Path) -> None:
     assert orders is not None and int(orders[1]) == int(orders[2]) > 0
     stored_orders = re.search(r"and (\d+) orders from orders/create", report)
     assert stored_orders is not None and int(stored_orders[1]) == int(orders[1])
+
+    # Training ran on the demo traffic, published a collaborative-filtering model that beat
+    # popularity, and the ranking replicas were serving it before the examples were asked.
+    trained = re.search(r"cf\s+NDCG@10 ([0-9.]+) vs popularity ([0-9.]+) .*: published v1", report)
+    assert trained is not None, report[-3000:]
+    assert float(trained[1]) > float(trained[2])
+    assert "algorithms tried: als" in report
+    assert re.search(r"registry serving: cf v1.*\(loaded by the ranking replicas\)", report)
