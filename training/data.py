@@ -86,8 +86,9 @@ def interactions(
     are left out (one view says little and costs a row)."""
     weights = weigh(events, config, now_ts)
     keep = weights > 0
-    users = events.column("user").to_numpy(zero_copy_only=False)[keep]
-    items = events.column("product_id").to_numpy(zero_copy_only=False)[keep]
+    mask = pa.array(keep)
+    users = events.column("user").filter(mask)
+    items = events.column("product_id").filter(mask)
     data = Interactions.from_triples(users, items, weights[keep], item_vocabulary=item_vocabulary)
     if config.min_user_items > 1:
         distinct = np.diff(data.matrix.indptr)
@@ -98,8 +99,8 @@ def interactions(
 def baskets(table: pa.Table, *, item_vocabulary: np.ndarray | None = None) -> Interactions:
     """Orders x products, 1 where an order holds a product."""
     return Interactions.from_triples(
-        table.column("basket").to_numpy(zero_copy_only=False),
-        table.column("product_id").to_numpy(zero_copy_only=False),
+        table.column("basket"),
+        table.column("product_id"),
         item_vocabulary=item_vocabulary,
     ).binarised()
 

@@ -10,9 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeAlias
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from scipy import sparse
+
+Labels: TypeAlias = Sequence[str] | np.ndarray | pa.Array | pa.ChunkedArray
 
 
 @dataclass(frozen=True)
@@ -43,8 +48,8 @@ class Interactions:
     @classmethod
     def from_triples(
         cls,
-        users: Sequence[str] | np.ndarray,
-        items: Sequence[str] | np.ndarray,
+        users: Labels,
+        items: Labels,
         weights: Sequence[float] | np.ndarray | None = None,
         *,
         item_vocabulary: Sequence[str] | np.ndarray | None = None,
@@ -52,16 +57,21 @@ class Interactions:
         """Build from parallel arrays; repeated (user, item) pairs add up. Vocabularies are
         sorted so the same data always gives the same matrix. `item_vocabulary` fixes the
         columns (items outside it are dropped), e.g. to score against a catalog."""
-        user_labels, rows = np.unique(np.asarray(users, dtype=str), return_inverse=True)
-        item_array = np.asarray(items, dtype=str)
+        user_labels, rows = _encode(users)
+        item_found, item_codes = _encode(items)
         if item_vocabulary is None:
-            item_labels, cols = np.unique(item_array, return_inverse=True)
+            item_labels, cols = item_found, item_codes
             keep = np.ones(len(cols), dtype=bool)
         else:
             item_labels = np.unique(np.asarray(item_vocabulary, dtype=str))
-            cols = np.searchsorted(item_labels, item_array)
-            cols = np.minimum(cols, max(len(item_labels) - 1, 0))
-            keep = item_labels[cols] == item_array if len(item_labels) else np.zeros(0, dtype=bool)
+            # Only the distinct items are looked up in the vocabulary, not every row.
+            at = np.minimum(np.searchsorted(item_labels, item_found), max(len(item_labels) - 1, 0))
+            known = (
+                item_labels[at] == item_found
+                if len(item_labels)
+                else np.zeros(len(item_found), dtype=bool)
+            )
+            cols, keep = at[item_codes], known[item_codes]
         values = (
             np.ones(len(rows), dtype=np.float32)
             if weights is None
@@ -87,3 +97,30 @@ class Interactions:
     def rows(self, selected: np.ndarray) -> Interactions:
         """A subset of users (a shard), same item vocabulary."""
         return Interactions(self.matrix[selected], self.users[selected], self.items)
+
+
+def _encode(values: Labels) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted distinct labels and each value's index among them (np.unique's answer). Arrow's
+    dictionary encoding does it: a numpy string array of 10^7 rows and its sort would cost
+    several GiB (fixed-width UTF-32) where Arrow keeps the strings compact."""
+    if isinstance(values, pa.ChunkedArray):
+        array = values.combine_chunks() if values.num_chunks else pa.array([], pa.string())
+    elif isinstance(values, pa.Array):
+        array = values
+    else:
+        array = pa.array(np.asarray(values, dtype=str), pa.string())
+    if pa.types.is_dictionary(array.type):
+        array = array.cast(array.type.value_type)
+    if not pa.types.is_string(array.type) and not pa.types.is_large_string(array.type):
+        array = array.cast(pa.string())
+    if array.null_count:
+        raise ValueError("labels must not be null")
+    encoded = pc.dictionary_encode(array)
+    dictionary = encoded.dictionary
+    # Byte order of UTF-8 is code point order: the same order np.unique gives.
+    order = pc.array_sort_indices(dictionary).to_numpy()
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    labels = np.asarray(dictionary.take(order).to_numpy(zero_copy_only=False), dtype=str)
+    codes = encoded.indices.to_numpy(zero_copy_only=False)
+    return labels, rank[codes] if len(codes) else np.zeros(0, dtype=np.int64)

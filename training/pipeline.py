@@ -71,6 +71,7 @@ class FitResult:
     skipped: dict[str, str] = field(default_factory=dict)  # kind -> why it was not fitted
     seconds: dict[str, float] = field(default_factory=dict)
     window: dict[str, Any] = field(default_factory=dict)
+    workers: dict[str, int] = field(default_factory=dict)  # Ray Train workers per step, 0 = local
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,7 @@ def fit(
     if tasks:
         workers = config.ray.for_size(s.full.nnz + s.orders.nnz, config.ray.min_interactions)
         run = gram_statistics(tasks, workers, name=f"gram-{_slug(shop.shop_id)}")
+        result.workers["gram"] = workers.num_workers
         grams, result.seconds["ray_train_gram"] = run.grams, run.seconds
 
     tables: dict[str, sparse.csr_matrix] = {}
@@ -255,11 +257,14 @@ def _day_baskets(events: pa.Table, kind: str, items: np.ndarray) -> sparse.csr_m
     mine = events.filter(pc.equal(events.column("kind"), kind))
     if mine.num_rows == 0:
         return sparse.csr_matrix((0, len(items)), dtype=np.float32)
-    day = np.floor(mine.column("ts").to_numpy() / data_mod.DAY_S).astype(np.int64)
-    users = mine.column("user").to_numpy(zero_copy_only=False)
-    keys = np.char.add(np.char.add(users.astype(str), "|"), day.astype(str))
-    products = mine.column("product_id").to_numpy(zero_copy_only=False)
-    return Interactions.from_triples(keys, products, item_vocabulary=items).binary()
+    day = pa.array(np.floor(mine.column("ts").to_numpy() / data_mod.DAY_S).astype(np.int64))
+    users = mine.column("user").combine_chunks()
+    if pa.types.is_dictionary(users.type):
+        users = users.cast(users.type.value_type)
+    keys = pc.binary_join_element_wise(users, day.cast(pa.string()), "|")
+    return Interactions.from_triples(
+        keys, mine.column("product_id"), item_vocabulary=items
+    ).binary()
 
 
 # --- models -------------------------------------------------------------------------------
@@ -672,6 +677,7 @@ def _fit_reranker(
         return
     model = rerank.Reranker(rc, sources)
     workers = config.ray.for_size(len(train_set.y), config.ray.min_reranker_rows)
+    result.workers["xgboost"] = workers.num_workers
     if workers.num_workers > 0:
         result.seconds["ray_train_xgboost"] = model.fit_distributed(train_set, valid_set, workers)
     else:

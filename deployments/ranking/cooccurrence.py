@@ -26,6 +26,21 @@ import numpy as np
 from scipy import sparse
 
 MAX_BASKET = 50
+# Stored entries of a score matrix ranked at once when building a table.
+BLOCK_ENTRIES = 1 << 22
+
+
+def row_blocks(indptr: np.ndarray, entries: int) -> list[tuple[int, int]]:
+    """Consecutive row ranges of a CSR matrix holding about `entries` stored values each (a
+    row longer than that is a block of its own)."""
+    n = len(indptr) - 1
+    blocks, lo = [], 0
+    while lo < n:
+        hi = int(np.searchsorted(indptr, indptr[lo] + entries, side="right")) - 1
+        hi = min(max(hi, lo + 1), n)
+        blocks.append((lo, hi))
+        lo = hi
+    return blocks
 
 
 @dataclass(frozen=True)
@@ -72,39 +87,61 @@ class NeighbourTable:
         matrix (row i: how much i suggests j). Best first: higher score, then more support,
         then lower index, so the same matrix always gives the same table. `support`, when
         known, has the sparsity pattern of `scores`."""
-        matrix = sparse.csr_matrix(scores, copy=True)
-        matrix.sum_duplicates()
-        if support is None:
-            evidence = np.zeros(len(matrix.data), dtype=np.float64)
-        else:
-            counted = sparse.csr_matrix(support, copy=True)
-            counted.sum_duplicates()
-            if not (
-                np.array_equal(counted.indptr, matrix.indptr)
-                and np.array_equal(counted.indices, matrix.indices)
-            ):
+        matrix = sparse.csr_matrix(scores)
+        if support is not None:
+            counted = sparse.csr_matrix(support)
+            if counted.shape != matrix.shape:
                 raise ValueError("support must have the sparsity pattern of scores")
-            evidence = counted.data.astype(np.float64)
         n = matrix.shape[0]
-        rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(matrix.indptr))
-        cols = matrix.indices.astype(np.int64)
-        values = matrix.data.astype(np.float64)
-        keep = (values > 0) & (rows != cols)
-        rows, cols, values, evidence = rows[keep], cols[keep], values[keep], evidence[keep]
-        order = np.lexsort((cols, -evidence, -values, rows))
-        rows, cols, values, evidence = rows[order], cols[order], values[order], evidence[order]
-        rank = np.arange(len(rows)) - np.searchsorted(rows, rows, side="left")
-        best = rank < top_k
-        rows, cols, values, evidence = rows[best], cols[best], values[best], evidence[best]
+        # Rows are independent: a block at a time keeps the sort's temporaries (~100 bytes
+        # per entry) bounded, which matters for item-kNN Grams of 10^8 entries.
+        parts: list[tuple[np.ndarray, ...]] = []
+        counts = np.zeros(n, dtype=np.int64)
+        for lo, hi in row_blocks(matrix.indptr, BLOCK_ENTRIES):
+            block = matrix[lo:hi]
+            block.sum_duplicates()
+            if support is None:
+                evidence = np.zeros(len(block.data), dtype=np.float64)
+            else:
+                held = counted[lo:hi]
+                held.sum_duplicates()
+                if not (
+                    np.array_equal(held.indptr, block.indptr)
+                    and np.array_equal(held.indices, block.indices)
+                ):
+                    raise ValueError("support must have the sparsity pattern of scores")
+                evidence = held.data.astype(np.float64)
+            rows = np.repeat(np.arange(lo, hi, dtype=np.int64), np.diff(block.indptr))
+            cols = block.indices.astype(np.int64)
+            values = block.data.astype(np.float64)
+            keep = (values > 0) & (rows != cols)
+            rows, cols, values, evidence = rows[keep], cols[keep], values[keep], evidence[keep]
+            order = np.lexsort((cols, -evidence, -values, rows))
+            rows, cols, values, evidence = rows[order], cols[order], values[order], evidence[order]
+            rank = np.arange(len(rows)) - np.searchsorted(rows, rows, side="left")
+            best = rank < top_k
+            rows, cols, values, evidence = rows[best], cols[best], values[best], evidence[best]
+            counts += np.bincount(rows, minlength=n)
+            parts.append(
+                (
+                    cols.astype(np.int32),
+                    values.astype(np.float32),
+                    np.rint(evidence).astype(np.int32),
+                )
+            )
         indptr = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
+        np.cumsum(counts, out=indptr[1:])
+
+        def joined(i: int, dtype: type) -> np.ndarray:
+            return np.concatenate([p[i] for p in parts]) if parts else np.zeros(0, dtype)
+
         return cls(
             kind=kind,
             product_ids=np.asarray(product_ids, dtype=str),
             indptr=indptr,
-            neighbours=cols.astype(np.int32),
-            scores=values.astype(np.float32),
-            support=np.rint(evidence).astype(np.int32),
+            neighbours=joined(0, np.int32),
+            scores=joined(1, np.float32),
+            support=joined(2, np.int32),
             baskets=baskets,
         )
 

@@ -169,8 +169,10 @@ def check_cooccurrence(gram: Gram) -> None:
     """Item-to-item models learn from pairs: they need some row with two items in it."""
     if gram.rows == 0 or gram.cooccurrence.shape[0] < 2:
         raise ModelFitError("no interactions to learn item-to-item relations from")
-    pairs = sparse.coo_matrix(gram.cooccurrence)
-    if not np.any((pairs.row != pairs.col) & (pairs.data > 0)):
+    # Counted rather than located: index arrays over every entry would cost GiBs at scale.
+    g = sparse.csr_matrix(gram.cooccurrence)
+    g.sum_duplicates()
+    if np.count_nonzero(g.data > 0) <= np.count_nonzero(g.diagonal() > 0):
         raise ModelFitError(
             "no two items share a row: nothing to learn item-to-item relations from"
         )
