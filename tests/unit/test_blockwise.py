@@ -3,6 +3,8 @@ give exactly what the one-block computation gives."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -30,7 +32,7 @@ def test_row_blocks_cover_every_row_once_within_the_budget() -> None:
     indptr = np.array([0, 3, 3, 10, 11, 11, 20])
     blocks = row_blocks(indptr, 4)
     assert blocks[0][0] == 0 and blocks[-1][1] == 6
-    assert all(a[1] == b[0] for a, b in zip(blocks, blocks[1:], strict=False))
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(blocks))
     for lo, hi in blocks:  # within budget unless one row alone exceeds it
         assert indptr[hi] - indptr[lo] <= 4 or hi - lo == 1
 
