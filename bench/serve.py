@@ -3,8 +3,12 @@ the same ingress and the same ranking code in a plain uvicorn process, in one ru
 
 A shop of 10,000 products with neighbour tables and popularity, and 100,000 visitors' session
 state in Redis; a request mix of related, complementary, personalized, trending and
-recently-viewed at concurrency 8 and 32. Replica memory (RSS) is read after the 10k-product
-shop is loaded and again after a second shop of 100,000 products is.
+recently-viewed at concurrency 8 and 32. Then the same requests once the shop has a published
+XGBoost re-ranker (related and personalized answers re-ordered per request, as after a fit):
+its trees are fitted on synthetic labels with early stopping off, so it has the configured
+size (config/training.toml [reranker]) and costs what a real one costs; its quality is not the
+point here. Replica memory (RSS) is read after the 10k-product shop is loaded and again after
+a second shop of 100,000 products is.
 
     python -m bench.serve           (make bench)
 """
@@ -215,6 +219,66 @@ def serve_with_recommendations(settings: Settings) -> Iterator[int]:
         yield port
 
 
+async def publish_reranker(settings: Settings, shop_id: str) -> int:
+    """Publish a re-ranker over the bench shop's statistics tables, as a fit would; returns its
+    number of trees."""
+    import tempfile
+
+    import numpy as np
+
+    from deployments.ranking import features
+    from training import config as training_config
+    from training.registry import Floor, Registry
+    from training.rerank import Dataset, Reranker
+
+    config = training_config.load().reranker
+    config = config.model_copy(update={"early_stopping_rounds": config.rounds + 1})
+    sources = ("co_purchase", "co_view", "co_cart")
+    rng = np.random.default_rng(0)
+
+    def dataset(queries: int) -> Dataset:
+        qid = np.repeat(np.arange(queries), config.candidates)
+        x = rng.random((len(qid), len(features.names(sources)))).astype(np.float32)
+        y = (x[:, 0] + x[:, 2] + 0.5 * rng.random(len(qid)) > 1.6).astype(np.float32)
+        return Dataset(x, y, qid)
+
+    model = Reranker(config, sources)
+    model.fit(dataset(2000), dataset(200))
+    assert model.booster is not None
+    stores = await open_stores(settings, migrate=False)
+    try:
+        with tempfile.TemporaryDirectory() as directory:
+            model.save(Path(directory))
+            await Registry(stores, settings.model_store).publish(
+                shop_id,
+                "reranker",
+                Path(directory),
+                config=config.model_dump(mode="json"),
+                window={"synthetic": True},
+                metrics={"ndcg@10": 1.0},
+                floor=Floor("ndcg@10", 0.0),
+            )
+    finally:
+        await stores.close()
+    return model.booster.num_boosted_rounds()
+
+
+def wait_for_reranker(port: int, seeded: Seeded, timeout: float = 60.0) -> None:
+    """Until the replicas answer with the re-ranker (they poll the registry every 2 s)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r = httpx.get(
+            f"http://127.0.0.1:{port}/v1/recommendations",
+            params={"shop": seeded.shop, "intent": "related", "product_id": seeded.products[1]},
+            timeout=10,
+        )
+        reasons = [why for p in r.json().get("products", []) for why in p.get("reasons", [])]
+        if any(why.get("model") == "reranker" for why in reasons):
+            return
+        time.sleep(0.5)
+    raise RuntimeError("the replicas did not pick up the re-ranker")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--products", type=int, default=10_000)
@@ -244,6 +308,11 @@ def main() -> None:
             noop_paths = [p.replace("/v1/recommendations", "/noop") for p in request_paths]
             results["no-op Serve endpoint"] = measure(port, noop_paths, levels, args.duration, 3.0)
             results["Serve"] = measure(port, request_paths, levels, args.duration, args.warmup)
+            trees = asyncio.run(publish_reranker(settings, seeded.shop))
+            wait_for_reranker(port, seeded)
+            results["Serve + re-ranker"] = measure(
+                port, request_paths, levels, args.duration, args.warmup
+            )
             memory[f"{args.products} products"] = rss_mb("ServeReplica:recommendations")
             big = asyncio.run(seed(settings, args.big, 1, seed_=4))
             started = time.perf_counter()
@@ -256,16 +325,17 @@ def main() -> None:
             memory["load seconds"] = time.perf_counter() - started
             memory[f"+ {args.big} products"] = rss_mb("ServeReplica:recommendations")
         with plain_target(settings) as port:
-            results["plain uvicorn"] = measure(
+            # The re-ranker is published by now: plain answers with it, like Serve's last level.
+            results["plain uvicorn + re-ranker"] = measure(
                 port, request_paths, levels, args.duration, args.warmup
             )
-    text = render(results, memory, args)
+    text = render(results, memory, args, trees)
     print(text)
     if not args.no_record:
         report.record("serve", text)
 
 
-def render(results: dict[str, list[Level]], memory: dict[str, float], args: Any) -> str:
+def render(results: dict[str, list[Level]], memory: dict[str, float], args: Any, trees: int) -> str:
     lines = [
         "## Recommendations: GET /v1/recommendations through Ray Serve",
         "",
@@ -277,7 +347,8 @@ def render(results: dict[str, list[Level]], memory: dict[str, float], args: Any)
         f"{args.warmup:.0f} s of warm-up (first 2 s of each level excluded). Serve: HAProxy "
         "ingress, throughput-optimized, the Recommendations deployment autoscaling 1-4 replicas "
         "at 0.25 CPU; the no-op endpoint runs behind the same ingress; plain is the same app in "
-        "one uvicorn process. Load generator on the same 2 cores.",
+        "one uvicorn process, measured last, so with the re-ranker. Load generator on the same "
+        "2 cores.",
         "",
         "| target | connections | req/s | p50 ms | p99 ms | errors | answer-cache hits |",
         "|---|---|---|---|---|---|---|",
@@ -296,6 +367,13 @@ def render(results: dict[str, list[Level]], memory: dict[str, float], args: Any)
             "no-op endpoint's throughput."
         )
     c8 = serve[0]
+    reranked = results["Serve + re-ranker"][0]
+    lines.append(
+        f"- With a re-ranker of {trees} trees re-ordering related and personalized answers: "
+        f"{reranked.rps:.0f} req/s at concurrency 8 ({reranked.rps / c8.rps:.0%} of Serve "
+        f"without it; {reranked.rps / results['plain uvicorn + re-ranker'][0].rps:.0%} of "
+        f"plain uvicorn with it), p99 {reranked.p99:.1f} ms."
+    )
     lines.append(
         f"- Target p99 < 25 ms at concurrency 8: {'met' if c8.p99 < 25 else 'NOT met'} "
         f"({c8.p99:.1f} ms). Target >= 60% of the no-op endpoint's throughput: "

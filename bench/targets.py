@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -58,9 +60,11 @@ def production_settings(port: int) -> Iterator[Settings]:
     name = f"nova_bench_{uuid.uuid4().hex[:8]}"
     asyncio.run(_admin_sql(admin, f'CREATE DATABASE "{name}"'))
     prefix = f"novabench-{uuid.uuid4().hex[:6]}"
+    models = tempfile.mkdtemp(prefix="nova-bench-models-")
     try:
         yield load_settings(
             {
+                "NOVA_MODEL_STORE": models,
                 "NOVA_DATABASE_URL": admin.rsplit("/", 1)[0] + "/" + name,
                 "NOVA_REDIS_URL": redis_url,
                 "NOVA_REDIS_PREFIX": prefix,
@@ -70,6 +74,7 @@ def production_settings(port: int) -> Iterator[Settings]:
             }
         )
     finally:
+        shutil.rmtree(models, ignore_errors=True)
         asyncio.run(_admin_sql(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         import redis
 
