@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import random
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,11 +29,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 
 from bench import report
 from bench.loadgen import spawn
 from bench.targets import plain_target, production_settings, serve_target
 from config.settings import Settings
+from deployments.ranking import features
 from deployments.ranking.cooccurrence import compute
 from deployments.simulate import generate_catalog
 from ingest import shops
@@ -40,6 +43,9 @@ from ingest.popularity import hits
 from ingest.records import StoredEvent
 from ingest.stores import open_stores
 from ingest.stores.base import Stores
+from training import config as training_config
+from training.registry import Floor, Registry
+from training.rerank import Dataset, Reranker
 
 MIX = [
     ("related", 0.4),
@@ -222,15 +228,6 @@ def serve_with_recommendations(settings: Settings) -> Iterator[int]:
 async def publish_reranker(settings: Settings, shop_id: str) -> int:
     """Publish a re-ranker over the bench shop's statistics tables, as a fit would; returns its
     number of trees."""
-    import tempfile
-
-    import numpy as np
-
-    from deployments.ranking import features
-    from training import config as training_config
-    from training.registry import Floor, Registry
-    from training.rerank import Dataset, Reranker
-
     config = training_config.load().reranker
     config = config.model_copy(update={"early_stopping_rounds": config.rounds + 1})
     sources = ("co_purchase", "co_view", "co_cart")

@@ -22,8 +22,8 @@ from ingest.stores.training_sql import (
     TYPES,
     empty,
     kind_case,
-    product_ids,
     quoted,
+    with_product_lists,
 )
 
 # The customer each client id was last linked to.
@@ -77,12 +77,7 @@ class PostgresTrainingData:
 
     async def impressions(self, shop_id: str, since: datetime, until: datetime) -> pa.Table:
         raw = await self._copy(_IMPRESSIONS, IMPRESSION_COLUMNS, shop_id, since, until)
-        products = [product_ids(text) for text in raw.column("products").to_pylist()]
-        return raw.set_column(
-            raw.schema.get_field_index("products"),
-            "products",
-            pa.array(products, type=pa.list_(pa.string())),
-        )
+        return with_product_lists(raw)
 
     async def baskets(self, shop_id: str, since: datetime, until: datetime) -> pa.Table:
         return await self._copy(_BASKETS, BASKET_COLUMNS, shop_id, since, until)

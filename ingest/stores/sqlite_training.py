@@ -21,8 +21,8 @@ from ingest.stores.training_sql import (
     TRAINABLE_STATES,
     TYPES,
     kind_case,
-    product_ids,
     quoted,
+    with_product_lists,
 )
 
 _CHUNK = 100_000
@@ -76,12 +76,7 @@ class SQLiteTrainingData:
 
     async def impressions(self, shop_id: str, since: datetime, until: datetime) -> pa.Table:
         raw = await self._query(_IMPRESSIONS, IMPRESSION_COLUMNS, shop_id, since, until)
-        products = [product_ids(text) for text in raw.column("products").to_pylist()]
-        return raw.set_column(
-            raw.schema.get_field_index("products"),
-            "products",
-            pa.array(products, type=pa.list_(pa.string())),
-        )
+        return with_product_lists(raw)
 
     async def baskets(self, shop_id: str, since: datetime, until: datetime) -> pa.Table:
         return await self._query(_BASKETS, BASKET_COLUMNS, shop_id, since, until)

@@ -66,3 +66,14 @@ def product_ids(text: str | None) -> list[str]:
         key=lambda p: int(p.get("position") or 0),
     )
     return [str(p["id"]) for p in ordered]
+
+
+def with_product_lists(raw: pa.Table) -> pa.Table:
+    """Impressions as a query returns them (the payload's products as JSON text) with the
+    products column turned into the ordered list of product ids."""
+    products = [product_ids(text) for text in raw.column("products").to_pylist()]
+    return raw.set_column(
+        raw.schema.get_field_index("products"),
+        "products",
+        pa.array(products, type=pa.list_(pa.string())),
+    )
