@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import random
 import subprocess
 import tempfile
@@ -31,7 +32,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from bench import report
+from bench import cpu, report
 from bench.loadgen import spawn
 from bench.targets import plain_target, production_settings, serve_target
 from config.settings import Settings
@@ -173,7 +174,9 @@ class Level:
     p99: float
     errors: int
     cache_hits: float  # share of answers served from the answer cache
-    cache_hits: float  # share of answers served from the answer cache
+    cpu: dict[str, float]  # CPU seconds per process group during the level (bench/cpu.py)
+    requests: int  # answered during the whole level, warm-up second included
+    duration_s: float
 
 
 def measure(
@@ -183,7 +186,7 @@ def measure(
     spawn(port, spec, "closed", 16, warmup)  # load shop state, fill caches, let autoscaling act
     out = []
     for c in levels:
-        records = spawn(port, spec, "closed", c, duration)
+        records, used = cpu.measured(functools.partial(spawn, port, spec, "closed", c, duration))
         measured = [r for r in records if r[0] >= 2.0]
         lat = sorted(r[1] * 1000 for r in measured) or [0.0]
         out.append(
@@ -194,6 +197,9 @@ def measure(
                 lat[int(len(lat) * 0.99)],
                 sum(1 for r in records if r[2] != 200),
                 sum(r[6] for r in measured) / max(len(measured), 1),
+                used,
+                len(records),
+                duration,
             )
         )
     return out
@@ -389,7 +395,39 @@ def render(results: dict[str, list[Level]], memory: dict[str, float], args: Any,
         )
         + "."
     )
-    return "\n".join(lines)
+    return "\n".join([*lines, "", *cpu_table(results)])
+
+
+def cpu_table(results: dict[str, list[Level]], concurrency: int = 8) -> list[str]:
+    """CPU microseconds per request by process group at one concurrency: where the cores went
+    (each level's whole duration; processes of other jobs are not counted)."""
+    levels = {
+        name: lv
+        for name, levels in results.items()
+        for lv in levels
+        if lv.concurrency == concurrency
+    }
+    groups = sorted(
+        {g for lv in levels.values() for g, s in lv.cpu.items() if s / lv.duration_s > 0.01},
+        key=lambda g: -max(lv.cpu.get(g, 0.0) / max(lv.requests, 1) for lv in levels.values()),
+    )
+    lines = [
+        f"CPU per request at concurrency {concurrency} (µs, from /proc; bench/cpu.py):",
+        "",
+        "| process | " + " | ".join(levels) + " |",
+        "|---|" + "---|" * len(levels),
+    ]
+    for group in [*groups, "total"]:
+        cells = [
+            sum(lv.cpu.values()) if group == "total" else lv.cpu.get(group, 0.0)
+            for lv in levels.values()
+        ]
+        per_request = [
+            f"{1e6 * c / max(lv.requests, 1):.0f}"
+            for c, lv in zip(cells, levels.values(), strict=True)
+        ]
+        lines.append(f"| {group} | " + " | ".join(per_request) + " |")
+    return lines
 
 
 if __name__ == "__main__":

@@ -1,0 +1,84 @@
+"""Where a benchmark level's CPU went: CPU seconds per process group, read from /proc before and
+after the level, divided by the requests answered. On a 2-core machine every process competes
+for the same cores, so "the app costs X µs of CPU per request in its replica, Serve's own path
+Y, Redis Z" explains a throughput ratio better than the ratio alone.
+
+Linux only (/proc). Processes that start and end inside the level (the load generator) are
+counted through resource.getrusage(RUSAGE_CHILDREN) by the caller, not here.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
+_TICK = os.sysconf("SC_CLK_TCK")
+
+# (group, substring of the command line or process name), first match wins.
+GROUPS: Sequence[tuple[str, str]] = (
+    ("Recommendations replica", "ServeReplica:recommendations"),
+    ("no-op replica", "ServeReplica:noop"),
+    ("other Serve replicas", "ServeReplica"),
+    ("HAProxy", "haproxy"),
+    ("Serve controller and HAProxy manager", "ServeController"),
+    ("Serve controller and HAProxy manager", "HAProxyManager"),
+    ("Ray system (GCS, raylet, agents)", "gcs_server"),
+    ("Ray system (GCS, raylet, agents)", "raylet"),
+    ("Ray system (GCS, raylet, agents)", "DashboardAgent"),
+    ("Ray system (GCS, raylet, agents)", "dashboard"),
+    ("Ray system (GCS, raylet, agents)", "ray/_private"),
+    ("Redis", "redis-server"),
+    ("PostgreSQL", "postgres"),
+)
+
+
+def _processes() -> dict[int, tuple[str, float]]:
+    """pid -> (command line or name, CPU seconds so far)."""
+    out = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:  # gone meanwhile
+            continue
+        name, rest = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :]
+        fields = rest.split()
+        # utime and stime are fields 14 and 15 of stat, 12 and 13 after the name.
+        out[int(entry.name)] = (cmdline or name, (int(fields[11]) + int(fields[12])) / _TICK)
+    return out
+
+
+def group_of(command: str) -> str | None:
+    for group, needle in GROUPS:
+        if needle in command:
+            return group
+    return None
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measured(run: Callable[[], T]) -> tuple[T, dict[str, float]]:
+    """run()'s result and the CPU seconds each group used meanwhile; the load generator (this
+    process's children, waited for inside run) as "load generator"."""
+    before, children = _processes(), _children_cpu()
+    result = run()
+    after = _processes()
+    used: dict[str, float] = {"load generator": _children_cpu() - children}
+    for pid, (command, seconds) in after.items():
+        group = group_of(command)
+        if group is None:
+            continue
+        previous = before.get(pid)
+        # A process that started meanwhile counts from zero; a recycled pid from its new start.
+        start = previous[1] if previous is not None and previous[1] <= seconds else 0.0
+        used[group] = used.get(group, 0.0) + seconds - start
+    return result, used

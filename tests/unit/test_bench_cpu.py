@@ -1,0 +1,54 @@
+"""bench/cpu.py: CPU accounting per process group around a benchmark level."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from bench import cpu
+
+# Burns argv[1] seconds of CPU, then sleeps; argv[2] only puts a name on its command line.
+BURN = (
+    "import sys, time\n"
+    "end = time.process_time() + float(sys.argv[1])\n"
+    "while time.process_time() < end: pass\n"
+    "time.sleep(60)"
+)
+
+
+@contextmanager
+def burning(seconds: float, name: str) -> Iterator[subprocess.Popen[bytes]]:
+    process = subprocess.Popen([sys.executable, "-c", BURN, str(seconds), name])
+    try:
+        yield process
+    finally:
+        process.kill()
+        process.wait(30)
+
+
+def test_groups_by_command_line() -> None:
+    assert cpu.group_of("ray::ServeReplica:recommendations:Recommendations") == (
+        "Recommendations replica"
+    )
+    assert cpu.group_of("/usr/bin/redis-server 127.0.0.1:6379") == "Redis"
+    assert cpu.group_of("python -m something.else") is None
+
+
+def test_children_waited_for_count_as_the_load_generator() -> None:
+    def level() -> str:
+        subprocess.run([sys.executable, "-c", BURN.replace("60", "0"), "0.3"], check=True)
+        return "done"
+
+    result, used = cpu.measured(level)
+    assert result == "done"
+    assert 0.25 <= used["load generator"] < 2.0
+
+
+def test_a_process_alive_at_both_readings_is_counted_in_its_group() -> None:
+    with burning(0.4, "ServeReplica:noop"):
+        _, used = cpu.measured(lambda: time.sleep(2.0))
+    # Whatever it burnt before the first reading is not counted.
+    assert 0.1 <= used["no-op replica"] <= 0.45
