@@ -4,7 +4,9 @@ for the same cores, so "the app costs X µs of CPU per request in its replica, S
 Y, Redis Z" explains a throughput ratio better than the ratio alone.
 
 Linux only (/proc). Processes that start and end inside the level (the load generator) are
-counted through resource.getrusage(RUSAGE_CHILDREN) by the caller, not here.
+counted through resource.getrusage(RUSAGE_CHILDREN). Background processes (the Serve
+controller, Ray's agents) cost about the same CPU per second whatever the load, so their share
+per request grows as throughput falls.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ GROUPS: Sequence[tuple[str, str]] = (
     ("Recommendations replica", "ServeReplica:recommendations"),
     ("no-op replica", "ServeReplica:noop"),
     ("other Serve replicas", "ServeReplica"),
+    ("plain uvicorn app", "bench.plain_app"),
     ("HAProxy", "haproxy"),
     ("Serve controller and HAProxy manager", "ServeController"),
     ("Serve controller and HAProxy manager", "HAProxyManager"),

@@ -154,7 +154,10 @@ def build_recommendations_app(
             status, out, body, result = 405, [(b"allow", b"GET")], b"", None
         else:
             started = time.perf_counter()
-            query = dict(parse_qsl(scope["query_string"].decode(errors="replace")))
+            # Blank values kept: `cart=` is the widget saying the cart is empty.
+            query = dict(
+                parse_qsl(scope["query_string"].decode(errors="replace"), keep_blank_values=True)
+            )
             ua = headers.get(b"user-agent")
             status, out, body, result = await endpoint.answer(
                 query, ua.decode(errors="replace") if ua else None

@@ -26,7 +26,8 @@ class Parsed:
 
 
 def parse(q: Mapping[str, str], user_agent: str | None = None) -> Parsed:
-    """Validate a request's query parameters (422 for anything wrong, as Shopify does)."""
+    """Validate a request's query parameters (422 for anything wrong, as Shopify does). A blank
+    value is an absent one, except `cart=`: an empty cart, which needs no session lookup."""
     shop_raw = q.get("shop")
     if not shop_raw:
         raise InvalidParameter("A shop value is missing")
@@ -48,10 +49,10 @@ def parse(q: Mapping[str, str], user_agent: str | None = None) -> Parsed:
     device = q.get("device") or device_class(user_agent)
     if device not in (None, "mobile", "tablet", "desktop"):
         raise InvalidParameter("device must be mobile, tablet or desktop")
-    country = q.get("country")
+    country = q.get("country") or None
     if country is not None and not re.fullmatch(r"[A-Za-z]{2}", country):
         raise InvalidParameter("country must be a two-letter ISO code")
-    consent = q.get("consent")
+    consent = q.get("consent") or None
     if consent not in (None, "granted", "denied", "unknown"):
         raise InvalidParameter("consent must be granted, denied or unknown")
     client_id = _token(q.get("client_id"), "client_id")

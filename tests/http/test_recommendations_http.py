@@ -213,6 +213,23 @@ async def test_experiment_through_the_admin_api(h: Harness) -> None:
     assert (await h.admin.post(f"{base}/recs-v-pop/start", headers=AUTH)).status_code == 400
 
 
+async def test_the_cart_sent_is_authoritative_even_empty(h: Harness) -> None:
+    # Visitor "c" put the socks (2) in their cart; the session knows it.
+    await h.send([pixel.added_to_cart(2, client_id="c")])
+    ask = {"intent": "complementary", "product_id": "1", "client_id": "c"}
+    looked_up = [p["id"] for p in (await h.get(**ask)).json()["products"]]
+    assert 2 not in looked_up  # the session's cart is excluded
+    # The widget sent the cart, empty now: no session lookup, the socks are a complement again.
+    sent_empty = await h.recs.get(
+        PATH
+        + f"?shop={h.shop.shop_id}&"
+        + "&".join(f"{k}={v}" for k, v in ask.items())
+        + "&cart=&country=&consent="
+    )
+    assert sent_empty.status_code == 200, sent_empty.text
+    assert sent_empty.json()["products"][0]["id"] == 2
+
+
 async def test_answers_are_reused_only_when_no_history_shapes_them(h: Harness) -> None:
     first = await h.get(intent="complementary", product_id="1", limit=2)
     second = await h.get(intent="complementary", product_id="1", limit=2)
