@@ -24,7 +24,7 @@ STUCK_AFTER_S = 120.0
     autoscaling_config={
         "min_replicas": 1,
         "max_replicas": 4,
-        "target_ongoing_requests": 4,
+        "target_ongoing_requests": 8,
         "upscale_delay_s": 10,
         "downscale_delay_s": 120,
     },
