@@ -1,5 +1,7 @@
 """bench/serve: GET /v1/recommendations through Ray Serve, against a no-op Serve endpoint behind
-the same ingress and the same ranking code in a plain uvicorn process, in one run.
+the same ingress and the same ranking code in a plain uvicorn process, in one run. A second no-op
+answering a real answer's bytes shows how much of the gap is moving ~15 KB answers at all, and
+the CPU each process spent per request (bench/cpu.py) shows where the rest goes.
 
 A shop of 10,000 products with neighbour tables and popularity, and 100,000 visitors' session
 state in Redis; a request mix of related, complementary, personalized, trending and
@@ -48,6 +50,7 @@ from training import config as training_config
 from training.registry import Floor, Registry
 from training.rerank import Dataset, Reranker
 
+NOOP_SIZED = "no-op Serve endpoint, answer-sized body"
 MIX = [
     ("related", 0.4),
     ("complementary", 0.2),
@@ -215,20 +218,48 @@ def rss_mb(pattern: str) -> float:
     return total
 
 
-@contextmanager
-def serve_with_recommendations(settings: Settings) -> Iterator[int]:
+def _noop() -> Any:
+    """A Serve deployment that answers every request with the bytes it was bound with."""
     from ray import serve
     from starlette.requests import Request
     from starlette.responses import Response
 
     @serve.deployment(max_ongoing_requests=64, ray_actor_options={"num_cpus": 0.25})
     class Noop:
+        def __init__(self, body: bytes) -> None:
+            self._body = body
+
         async def __call__(self, request: Request) -> Response:
-            return Response(b'{"intent":"related","products":[]}', media_type="application/json")
+            return Response(self._body, media_type="application/json")
+
+    return Noop
+
+
+@contextmanager
+def serve_with_recommendations(settings: Settings) -> Iterator[int]:
+    from ray import serve
 
     with serve_target(settings) as port:  # deploys every application, recommendations too
-        serve.run(Noop.bind(), name="noop", route_prefix="/noop")
+        serve.run(
+            _noop().bind(b'{"intent":"related","products":[]}'), name="noop", route_prefix="/noop"
+        )
         yield port
+
+
+def deploy_sized_noop(port: int, seeded: Seeded) -> int:
+    """A second no-op endpoint, at /noop-sized, answering with a real answer's bytes (related,
+    limit 10, for a popular product): what moving an answer costs with no work behind it.
+    Returns the body's size."""
+    from ray import serve
+
+    r = httpx.get(
+        f"http://127.0.0.1:{port}/v1/recommendations",
+        params={"shop": seeded.shop, "intent": "related", "product_id": seeded.products[1]},
+        timeout=120,
+    )
+    r.raise_for_status()
+    serve.run(_noop().bind(r.content), name="noop-sized", route_prefix="/noop-sized")
+    return len(r.content)
 
 
 async def publish_reranker(settings: Settings, shop_id: str) -> int:
@@ -310,6 +341,14 @@ def main() -> None:
         with serve_with_recommendations(settings) as port:
             noop_paths = [p.replace("/v1/recommendations", "/noop") for p in request_paths]
             results["no-op Serve endpoint"] = measure(port, noop_paths, levels, args.duration, 3.0)
+            sized = deploy_sized_noop(port, seeded)
+            results[NOOP_SIZED] = measure(
+                port,
+                [p.replace("/noop", "/noop-sized") for p in noop_paths],
+                levels,
+                args.duration,
+                3.0,
+            )
             results["Serve"] = measure(port, request_paths, levels, args.duration, args.warmup)
             trees = asyncio.run(publish_reranker(settings, seeded.shop))
             wait_for_reranker(port, seeded)
@@ -332,13 +371,15 @@ def main() -> None:
             results["plain uvicorn + re-ranker"] = measure(
                 port, request_paths, levels, args.duration, args.warmup
             )
-    text = render(results, memory, args, trees)
+    text = render(results, memory, args, trees, sized)
     print(text)
     if not args.no_record:
         report.record("serve", text)
 
 
-def render(results: dict[str, list[Level]], memory: dict[str, float], args: Any, trees: int) -> str:
+def render(
+    results: dict[str, list[Level]], memory: dict[str, float], args: Any, trees: int, sized: int
+) -> str:
     lines = [
         "## Recommendations: GET /v1/recommendations through Ray Serve",
         "",
@@ -349,7 +390,8 @@ def render(results: dict[str, list[Level]], memory: dict[str, float], args: Any,
         + f", limit 10. Closed loop, {args.duration:.0f} s per level after "
         f"{args.warmup:.0f} s of warm-up (first 2 s of each level excluded). Serve: HAProxy "
         "ingress, throughput-optimized, the Recommendations deployment autoscaling 1-4 replicas "
-        "at 0.25 CPU; the no-op endpoint runs behind the same ingress; plain is the same app in "
+        "at 0.25 CPU; the no-op endpoints run behind the same ingress (one answers 35 bytes, one a "
+        "real related answer's bytes); plain is the same app in "
         "one uvicorn process, measured last, so with the re-ranker. Load generator on the same "
         "2 cores.",
         "",
@@ -368,6 +410,12 @@ def render(results: dict[str, list[Level]], memory: dict[str, float], args: Any,
         lines.append(
             f"- concurrency {s.concurrency}: Serve reaches {s.rps / n.rps:.0%} of the "
             "no-op endpoint's throughput."
+        )
+    for s, n in zip(serve, results[NOOP_SIZED], strict=True):
+        lines.append(
+            f"- concurrency {s.concurrency}: Serve reaches {s.rps / n.rps:.0%} of the no-op "
+            f"endpoint answering a real answer's {sized:,} bytes (for insight: the target is "
+            "against the plain no-op)."
         )
     c8 = serve[0]
     reranked = results["Serve + re-ranker"][0]
