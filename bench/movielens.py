@@ -11,6 +11,10 @@ The dataset is not in the repository. The first run fetches it with pip and cach
 apply), writes the member to `~/.cache/nova/ml-100k.inter` (or under `NOVA_BENCH_CACHE`) and
 reads the cached file on later runs. Only users and items are kept: every rating is a positive
 interaction, whatever its value.
+
+`load_catalog()` reads the items' file from the same wheel (ml-100k.item: title, release year,
+genres), the catalog a shop would have: genres stand for collections, the release year for
+when a product was created.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ WHEEL_REQUIREMENT = "recbole==1.2.1"
 WHEEL_FILE = "recbole-1.2.1-py3-none-any.whl"
 MEMBER = "recbole/dataset_example/ml-100k/ml-100k.inter"
 CACHED_NAME = "ml-100k.inter"
+ITEM_MEMBER = "recbole/dataset_example/ml-100k/ml-100k.item"
+ITEM_CACHED_NAME = "ml-100k.item"
 
 
 class DatasetUnavailable(RuntimeError):
@@ -77,17 +83,17 @@ def parse_inter(text: str) -> Interactions:
     )
 
 
-def _extract(wheel: Path, target: Path) -> None:
+def _extract(wheel: Path, target: Path, member: str = MEMBER) -> None:
     with zipfile.ZipFile(wheel) as archive:
-        data = archive.read(MEMBER)
+        data = archive.read(member)
     partial = target.with_suffix(".partial")
     partial.write_bytes(data)
     partial.replace(target)
 
 
-def fetch(cache: Path) -> Path:
-    """The cached ratings file, downloading RecBole's wheel first if needed."""
-    target = cache / CACHED_NAME
+def fetch(cache: Path, member: str = MEMBER, name: str = CACHED_NAME) -> Path:
+    """The cached ratings file (or another member), downloading RecBole's wheel if needed."""
+    target = cache / name
     if target.exists():
         return target
     cache.mkdir(parents=True, exist_ok=True)
@@ -101,9 +107,53 @@ def fetch(cache: Path) -> Path:
             raise DatasetUnavailable(
                 f"pip download {WHEEL_REQUIREMENT} failed: {done.stderr.strip()[-500:]}"
             )
-    _extract(wheel, target)
+    _extract(wheel, target, member)
     return target
 
 
 def load(cache: Path | None = None) -> Interactions:
     return parse_inter(fetch(cache or cache_dir()).read_text())
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Per item index (Interactions.item_tokens order)."""
+
+    genres: tuple[frozenset[str], ...]
+    released: np.ndarray  # float64 unix seconds of 1 January of the release year; NaN unknown
+
+
+def parse_items(text: str, item_tokens: tuple[str, ...]) -> Catalog:
+    """Parse a RecBole atomic .item file (columns found by name) for the given items."""
+    lines = text.splitlines()
+    if not lines:
+        raise ValueError("empty .item file")
+    names = [field.split(":", 1)[0] for field in lines[0].split("\t")]
+    try:
+        item_col, year_col, genre_col = (
+            names.index(n) for n in ("item_id", "release_year", "class")
+        )
+    except ValueError as exc:
+        raise ValueError(f"no item_id/release_year/class column in header {lines[0]!r}") from exc
+    found: dict[str, tuple[frozenset[str], float]] = {}
+    for line in lines[1:]:
+        row = line.split("\t")
+        if len(row) <= max(item_col, year_col, genre_col):
+            continue
+        year = row[year_col].strip()
+        released = (
+            float(np.datetime64(f"{year}-01-01", "s").astype(np.int64))
+            if year.isdigit()
+            else np.nan
+        )
+        found[row[item_col]] = (frozenset(row[genre_col].split()), released)
+    known = [found.get(token, (frozenset(), np.nan)) for token in item_tokens]
+    return Catalog(
+        genres=tuple(g for g, _ in known),
+        released=np.array([r for _, r in known], dtype=np.float64),
+    )
+
+
+def load_catalog(item_tokens: tuple[str, ...], cache: Path | None = None) -> Catalog:
+    path = fetch(cache or cache_dir(), ITEM_MEMBER, ITEM_CACHED_NAME)
+    return parse_items(path.read_text(encoding="latin-1"), item_tokens)

@@ -11,20 +11,23 @@ Each is a bench.evaluation.Candidate, tuned on validation and tested exactly lik
   and the hidden items are the positives. The validation and test splits are never learnt
   from. The models are then refitted on the whole training split to rank.
 
-The re-ranker is given no catalog here: MovieLens's genres and release years (ml-100k.item)
-are not loaded, so the catalog features (price, collections, vendor, tags, age) are missing and
-it works from the models' scores, popularity and history length.
+MovieLens's items file is the catalog a shop would have (bench/movielens.py load_catalog):
+genres stand for collections, so "session_affinity" (the candidate's genres against the
+user's history) is computed as for a shop, and the release year for the creation date, so
+"age_days" counts from the newest release. Price, vendor, type and tags stay missing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
 from bench.evaluation import Candidate, Params
+from bench.movielens import Catalog
 from deployments.ranking import features
 from training import rerank
 from training.config import RerankerConfig
@@ -124,8 +127,12 @@ class RerankedPipeline:
         seed: int,
         *,
         rerank_candidates: bool = True,
+        catalog: Catalog | None = None,
     ) -> None:
         self._configs, self._blend, self._seed = configs, blend, seed
+        self._catalog = catalog
+        # "Now" for the items' age: the newest release (MovieLens ends in 1998).
+        self._now = float(np.nanmax(catalog.released)) if catalog is not None else 0.0
         self._sources = tuple(configs)
         config = RERANKER.model_copy(update={"params": {**RERANKER.params, "seed": seed}})
         self._reranker = rerank.Reranker(config, self._sources) if rerank_candidates else None
@@ -138,7 +145,7 @@ class RerankedPipeline:
             self._fit_reranker(train)
         self._models = _fit_all(self._configs, train)
         self._train = train
-        self._frame = features.ProductFrame.bare(np.asarray(train.sum(axis=0)).ravel())
+        self._frame = self._product_frame(train)
 
     def _fit_reranker(self, train: sp.csr_matrix) -> None:
         """Learn from FOLDS folds of the training split: models fitted on the rest propose
@@ -150,7 +157,7 @@ class RerankedPipeline:
         for inner, hidden in _folds(train, FOLDS, self._seed):
             models = _fit_all(self._configs, inner)
             users = np.flatnonzero(np.diff(hidden.indptr) > 0)
-            frame = features.ProductFrame.bare(np.asarray(inner.sum(axis=0)).ravel())
+            frame = self._product_frame(inner)
             rows, x, _ = self._rows(models, inner, users, frame)
             xs.append(x)
             ys.append(rerank.holdout_labels(rows, hidden[users]))
@@ -161,6 +168,17 @@ class RerankedPipeline:
         fit, stop = np.flatnonzero(~held[q]), np.flatnonzero(held[q])
         self._reranker.fit(
             rerank.Dataset(x[fit], y[fit], q[fit]), rerank.Dataset(x[stop], y[stop], q[stop])
+        )
+
+    def _product_frame(self, train: sp.csr_matrix) -> features.ProductFrame:
+        """Popularity from `train`; genres and release dates from the catalog, if any."""
+        bare = features.ProductFrame.bare(np.asarray(train.sum(axis=0)).ravel())
+        if self._catalog is None:
+            return bare
+        return replace(
+            bare,
+            collections=features.incidence(list(self._catalog.genres)),
+            created=self._catalog.released,
         )
 
     def score(self, users: np.ndarray) -> np.ndarray:
@@ -205,7 +223,7 @@ class RerankedPipeline:
             session=known,
             device=np.full(len(users), np.nan),
         )
-        return rows, features.matrix(frame, rows, 0.0, self._sources), base
+        return rows, features.matrix(frame, rows, self._now, self._sources), base
 
 
 def _model(kind: str) -> Any:
@@ -232,12 +250,14 @@ PIPELINE_MODELS = {
 }
 
 
-def _pipeline(rerank_candidates: bool) -> Any:
+def _pipeline(rerank_candidates: bool, catalog: Catalog | None = None) -> Any:
     def factory(params: Params, seed: int) -> RerankedPipeline:
         configs = {k: dict(v) for k, v in PIPELINE_MODELS.items()}
         configs["als"]["seed"] = seed
         blend = {"ease": 1.0, "als": float(params["als_weight"]), "item_knn": 0.25}
-        return RerankedPipeline(configs, blend, seed, rerank_candidates=rerank_candidates)
+        return RerankedPipeline(
+            configs, blend, seed, rerank_candidates=rerank_candidates, catalog=catalog
+        )
 
     return factory
 
@@ -249,14 +269,24 @@ KNN_GRID = {
     "row_weighting": ("inverse",),
     "pop_exponent": (0.0, 0.2),
 }
-NOVA_CANDIDATES: list[Candidate] = [
-    Candidate("Nova item-kNN", _model("item_knn"), KNN_GRID),
-    Candidate("Nova EASE", _model("ease"), {"l2": (100.0, 200.0, 300.0, 500.0, 1000.0)}),
-    Candidate(
-        "Nova ALS",
-        _model("als"),
-        {"factors": (64, 128), "regularization": (10.0, 30.0), "alpha": (1.0, 2.0)},
-    ),
-    Candidate("Nova blend (EASE + ALS + item-kNN)", _pipeline(False), {"als_weight": (1.0, 1.5)}),
-    Candidate("Nova blend re-ranked (XGBoost LTR)", _pipeline(True), {"als_weight": (1.0, 1.5)}),
-]
+
+
+def nova_candidates(catalog: Catalog | None = None) -> list[Candidate]:
+    """Nova's pipelines in the comparison; the re-ranker reads the catalog when given one."""
+    return [
+        Candidate("Nova item-kNN", _model("item_knn"), KNN_GRID),
+        Candidate("Nova EASE", _model("ease"), {"l2": (100.0, 200.0, 300.0, 500.0, 1000.0)}),
+        Candidate(
+            "Nova ALS",
+            _model("als"),
+            {"factors": (64, 128), "regularization": (10.0, 30.0), "alpha": (1.0, 2.0)},
+        ),
+        Candidate(
+            "Nova blend (EASE + ALS + item-kNN)", _pipeline(False), {"als_weight": (1.0, 1.5)}
+        ),
+        Candidate(
+            "Nova blend re-ranked (XGBoost LTR)",
+            _pipeline(True, catalog),
+            {"als_weight": (1.0, 1.5)},
+        ),
+    ]

@@ -21,7 +21,7 @@ from importlib import metadata
 
 from bench import comparison, movielens, report
 from bench.evaluation import KS, interaction_matrix
-from bench.nova import NOVA_CANDIDATES
+from bench.nova import nova_candidates
 from bench.peers import PEERS
 from bench.tuning import ModelResult, run
 
@@ -131,11 +131,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     data = movielens.load()
     matrix = interaction_matrix(data.users, data.items, data.n_users, data.n_items)
-    candidates = [*PEERS, *NOVA_CANDIDATES]
+    nova = nova_candidates(movielens.load_catalog(data.item_tokens))
+    candidates = [*PEERS, *nova]
     results = run(candidates, matrix, seeds, log=lambda line: print(line, file=sys.stderr))
     seconds = time.perf_counter() - started
 
-    nova_names = {candidate.name for candidate in NOVA_CANDIDATES}
+    nova_names = {candidate.name for candidate in nova}
     text, sane = render(results, nova_names, seeds, seconds, data, report.stamp())
     print(text)
     if not sane:

