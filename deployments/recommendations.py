@@ -31,7 +31,10 @@ STUCK_AFTER_S = 120.0
     ray_actor_options={"num_cpus": 0.25},
     health_check_period_s=5,
     health_check_timeout_s=5,
-    logging_config={"enable_access_log": False},
+    # Serve's INFO records are skipped, not just filtered: even with the access log off, Serve
+    # built an access-log record per request (~5% of a replica's CPU, docs/benchmarks.md).
+    # Our own records still reach the replica's log at INFO (deployments/logs.py).
+    logging_config={"enable_access_log": False, "log_level": "WARNING"},
 )
 @serve.ingress()
 class RecommendationsDeployment:

@@ -55,3 +55,13 @@ def test_records_of_our_packages_are_written_at_once(replica_file: Collect) -> N
     log.debug("not at INFO")
     logging.getLogger("elsewhere").warning("not ours")
     assert replica_file.messages == ["shop cf: v1 -> v2", "shop: rejected"]
+
+
+def test_our_records_pass_when_serve_logs_warnings_only(replica_file: Collect) -> None:
+    # The Recommendations deployment sets Serve's log level to WARNING (its per-request INFO
+    # records cost CPU); the operator still needs our INFO records, e.g. a model swapped in.
+    logging.getLogger(SERVE_LOGGER).setLevel(logging.WARNING)
+    to_replica_log()
+    logging.getLogger(SERVE_LOGGER).info("an access-log line")
+    logging.getLogger("deployments.ranking.models").info("shop cf: v2 -> v3")
+    assert replica_file.messages == ["shop cf: v2 -> v3"]
