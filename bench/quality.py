@@ -104,7 +104,10 @@ def render(
         "model's grid is searched on validation NDCG@10 per seed and the chosen model is "
         "evaluated once on test. Test figures: mean ± standard deviation over seeds; 'fit s' is "
         "the chosen configuration's fit, 'tuning s/seed' the whole grid with its validation "
-        "rankings, on a machine possibly shared with other jobs.",
+        "rankings, on a machine possibly shared with other jobs. Nova's re-ranker learns from "
+        "held-out slices of each user's training items (bench/nova.py) and reads the items' "
+        "genres (as collections) and release years (as creation dates) from ml-100k.item, as "
+        "it reads a shop's catalog; no model learns from validation or test items.",
         "",
         *table(results, KS[0], with_params=True),
         "",
