@@ -220,12 +220,7 @@ async def test_the_cart_sent_is_authoritative_even_empty(h: Harness) -> None:
     looked_up = [p["id"] for p in (await h.get(**ask)).json()["products"]]
     assert 2 not in looked_up  # the session's cart is excluded
     # The widget sent the cart, empty now: no session lookup, the socks are a complement again.
-    sent_empty = await h.recs.get(
-        PATH
-        + f"?shop={h.shop.shop_id}&"
-        + "&".join(f"{k}={v}" for k, v in ask.items())
-        + "&cart=&country=&consent="
-    )
+    sent_empty = await h.get(**ask, cart="", country="", consent="")  # sent as `cart=` etc.
     assert sent_empty.status_code == 200, sent_empty.text
     assert sent_empty.json()["products"][0]["id"] == 2
 
