@@ -242,7 +242,7 @@ def _reranked(
 def _blended(
     view: ShopView, name: str, weights: dict[str, float], anchors: list[tuple[int, float]]
 ) -> s.Candidates:
-    return s.blend(name, [(s.neighbours(view, kind, anchors), w) for kind, w in weights.items()])
+    return s.blend(view, name, weights, anchors)
 
 
 Ref = tuple[s.Candidates, int, list[str]]  # a candidate's source list, position, rule labels
@@ -279,6 +279,17 @@ def _collect(
             continue
         top = float(cands.scores[positions].max()) or 1.0
         tier = float(len(chain) - level)
+        if not active and not weights:
+            # Nothing can reorder, drop or bury a candidate: a step's best-first list is the
+            # answer's order, so take what is still needed and no more.
+            part = positions[: limit - len(taken)]
+            idx = cands.idx[part]
+            scores = tier + cands.scores[part] / top
+            for i, p, score in zip(idx.tolist(), part.tolist(), scores.tolist(), strict=True):
+                refs[i] = (cands, p, [])
+                taken.append((i, score))
+            open_[idx] = False
+            continue
         for start in range(0, len(positions), chunk):
             part = positions[start : start + chunk]
             part = part[open_[cands.idx[part]]]  # drop what an earlier chunk took

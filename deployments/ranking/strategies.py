@@ -70,22 +70,63 @@ def neighbours(view: ShopView, kind: str, anchors: Sequence[tuple[int, float]]) 
     return _combine(kind, idx, contributions, origin)
 
 
-def blend(source: str, parts: Sequence[tuple[Candidates, float]]) -> Candidates:
-    """Weighted sum of several sources' scores, each scaled to its best score first. A product
-    keeps the anchor and source of its largest contribution (reported in its reasons)."""
-    used = [(c, w) for c, w in parts if len(c.idx) and w > 0]
-    if not used:
+def blend(
+    view: ShopView, source: str, weights: dict[str, float], anchors: Sequence[tuple[int, float]]
+) -> Candidates:
+    """Several neighbour tables blended: per table, each product's contributions from the
+    weighted anchors are summed and scaled by the table's best total; the blend is the
+    weighted sum of those. A product keeps the table (source) and anchor of its largest
+    contribution (reported in its reasons). Ties go to the earlier table, then anchor.
+
+    One pass over every (table, anchor) row at once: the answers are small, so the cost is
+    numpy's per-call overhead, and a table-by-table pass made four times the calls."""
+    kinds = [k for k, w in weights.items() if w > 0 and k in view.neighbours]
+    rows = [(n, view.neighbours[k].of(a), a, w) for n, k in enumerate(kinds) for a, w in anchors]
+    found = [(n, r, a, w) for n, r, a, w in rows if r is not None]
+    if not found:
         return Candidates(source, EMPTY, np.zeros(0))
-    idx = np.concatenate([c.idx for c, _ in used])
-    contributions = np.concatenate([w * c.scores / c.scores[0] for c, w in used])
-    anchors = np.concatenate(
-        [
-            c.anchors if c.anchors is not None else np.full(len(c.idx), -1, dtype=np.int64)
-            for c, _ in used
-        ]
+    size = view.size
+    # Entries keyed by (table, product): the table's number times the catalog size, plus it.
+    keys = np.concatenate([r[0] + n * size for n, r, _, _ in found])
+    contributions = np.concatenate([r[1] * w for _, r, _, w in found])
+    origin = np.concatenate([np.full(len(r[0]), a, dtype=np.int64) for _, r, a, _ in found])
+    groups, inverse, largest = _grouped(keys, contributions)  # groups: by table, then product
+    totals = np.bincount(inverse, weights=contributions)
+    table = groups // size
+    present = np.unique(table)
+    bounds = np.searchsorted(table, present, side="right")
+    best_total = [
+        float(totals[lo:hi].max()) for lo, hi in zip([0, *bounds[:-1]], bounds, strict=True)
+    ]
+    scale = np.array([weights[kinds[t]] for t in present.tolist()])
+    per_group = np.repeat(np.arange(len(present)), np.diff(bounds, prepend=0))
+    scaled = scale[per_group] * totals / np.array(best_total)[per_group]
+    products, by_product, best = _grouped(groups % size, scaled)
+    summed = np.bincount(by_product, weights=scaled)
+    ranked = np.lexsort((products, -summed))
+    chosen = best[ranked]
+    return Candidates(
+        source,
+        products[ranked].astype(np.int64),
+        summed[ranked],
+        origin[largest][chosen],
+        [kinds[t] for t in table[chosen].tolist()],
     )
-    sources = np.concatenate([np.full(len(c.idx), c.source, dtype=object) for c, _ in used])
-    return _combine(source, idx, contributions, anchors, sources)
+
+
+def _grouped(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Entries grouped by key: the sorted distinct keys, each entry's group, and per group the
+    position of its largest value (the first such entry on a tie). np.unique plus a second
+    sort would do the same at twice the cost on the short arrays answers are made of."""
+    order = np.lexsort((-values, keys))  # stable: equal values keep their entry order
+    ordered = keys[order]
+    first = np.empty(len(ordered), dtype=bool)
+    first[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    inverse = np.empty(len(ordered), dtype=np.int64)
+    inverse[order] = np.cumsum(first) - 1
+    starts = order[first]
+    return keys[starts], inverse, starts
 
 
 def content(view: ShopView, anchor: int, k: int = 200) -> Candidates:

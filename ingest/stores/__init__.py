@@ -76,15 +76,17 @@ async def open_stores(settings: Settings, *, migrate: bool = True) -> Stores:
     assert settings.database_url is not None and settings.redis_url is not None  # validated
     pg = PostgresDatabase(settings.database_url.get_secret_value())
     await pg.open(migrate_schema=migrate)
-    client = connect(settings.redis_url.get_secret_value())
+    redis_url = settings.redis_url.get_secret_value()
+    client = connect(redis_url)
     prefix = settings.redis_prefix
+    visitors = RedisVisitors(client, prefix, redis_url)
     return Stores(
         backend=Backend.PRODUCTION.value,
         shops=MirroredShops(PostgresShops(pg), client, prefix),
         admission=RedisIngestLog(client, prefix, settings.dedupe_window_s),
         events=PostgresEvents(pg),
         training=PostgresTrainingData(pg),
-        visitors=RedisVisitors(client, prefix),
+        visitors=visitors,
         popularity=RedisPopularity(client, prefix),
         rate_limiter=RedisRateLimiter(client, prefix),
         catalog=PostgresCatalog(pg),
@@ -95,7 +97,7 @@ async def open_stores(settings: Settings, *, migrate: bool = True) -> Stores:
         deliveries=PostgresDeliveries(pg),
         health=RedisHealth(client),
         schema=pg,
-        closers=[pg, _RedisCloser(client)],
+        closers=[pg, _RedisCloser(client), visitors],
     )
 
 

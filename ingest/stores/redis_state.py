@@ -23,6 +23,7 @@ from ingest import popularity as pop
 from ingest.errors import StoreUnavailable
 from ingest.records import Shop, StoredEvent, Visitor
 from ingest.stores.base import Hit, ShopStore
+from ingest.stores.redis_script import ReadScript
 
 
 def connect(url: str, max_connections: int = 128) -> aioredis.Redis:
@@ -105,11 +106,12 @@ return 1
 
 
 class RedisVisitors:
-    def __init__(self, client: aioredis.Redis, prefix: str) -> None:
+    def __init__(self, client: aioredis.Redis, prefix: str, url: str) -> None:
+        """`url`: the same Redis, for the lookup's own connections (redis_script.py)."""
         self._r = client
         self._prefix = prefix
         self._record = client.register_script(_RECORD_SESSION)
-        self._read = client.register_script(_READ_VISITORS)
+        self._read = ReadScript(url, _READ_VISITORS)
 
     def _keys(self, shop_id: str, client_id: str) -> dict[str, str]:
         return {
@@ -152,8 +154,7 @@ class RedisVisitors:
                 keys.key(self._prefix, shop_id, keys.CART, client_id),
             )
         ]
-        async with translated():
-            replies = await self._read(keys=keys_)
+        replies = await self._read(keys_)  # StoreUnavailable when Redis cannot answer
         out = []
         for n, client_id in enumerate(client_ids):
             fields, recent, cart = replies[3 * n : 3 * n + 3]
@@ -193,6 +194,9 @@ class RedisVisitors:
     async def forget(self, shop_id: str, client_id: str) -> None:
         async with translated():
             await self._r.delete(*self._keys(shop_id, client_id).values())
+
+    async def close(self) -> None:
+        await self._read.close()
 
 
 class RedisPopularity:

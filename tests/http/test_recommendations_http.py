@@ -21,6 +21,7 @@ from deployments.ranking.refresh import refresh_stats
 from deployments.ranking.state import ShopStates
 from deployments.recommendations_app import build_recommendations_app
 from ingest import shops
+from ingest.errors import StoreUnavailable
 from ingest.records import Shop
 from ingest.service import IngestService
 from ingest.stores.base import Stores
@@ -211,6 +212,28 @@ async def test_experiment_through_the_admin_api(h: Harness) -> None:
     stopped = await h.admin.post(f"{base}/recs-v-pop/stop", headers=AUTH)
     assert stopped.json()["status"] == "stopped"
     assert (await h.admin.post(f"{base}/recs-v-pop/start", headers=AUTH)).status_code == 400
+
+
+async def test_without_session_state_answers_are_contextual_and_say_so(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Visitor "v" viewed product 3; then the session store stops answering.
+    await h.send([pixel.product_viewed(3, client_id="v")])
+
+    async def down(shop_id: str, client_ids: object) -> None:
+        raise StoreUnavailable("redis", ConnectionRefusedError("refused"))
+
+    monkeypatch.setattr(h.stores.visitors, "get_many", down)
+    ask = {"intent": "recently_viewed", "client_id": "v", "limit": 2}
+    first, second = await h.get(**ask), await h.get(**ask)
+    assert first.status_code == 200, first.text
+    assert first.json()["degraded"] == ["visitor_state"]
+    assert first.json()["products"], "still an answer, from the fallbacks"
+    assert all(p["reasons"][0]["name"] != "recently_viewed" for p in first.json()["products"])
+    assert "x-nova-cache" not in second.headers  # a degraded answer is never reused
+    # A request that needs no session state is not degraded.
+    contextual = await h.get(intent="related", product_id="1", cart="")
+    assert contextual.status_code == 200 and "degraded" not in contextual.json()
 
 
 async def test_the_cart_sent_is_authoritative_even_empty(h: Harness) -> None:

@@ -164,3 +164,74 @@ def test_answer_is_never_empty_while_eligible_products_exist() -> None:
         pid = "1" if context else None
         got = ids(rec(v, intent, pid), v)
         assert (got if context else sorted(got)) == (["2"] if context else ["1", "2"]), intent
+
+
+def _blend_by_hand(
+    v: ShopView, weights: dict[str, float], anchors: list[tuple[int, float]]
+) -> list[tuple[int, float, int, str]]:
+    """strategies.blend's definition, one product at a time: per table, contributions summed
+    and scaled by the table's best total, then weighted and summed over tables; a product keeps
+    the table and anchor of its largest contribution, the earlier one on a tie."""
+    summed: dict[int, float] = {}
+    best: dict[int, tuple[float, int, str]] = {}
+    for kind, weight in weights.items():
+        if weight <= 0 or kind not in v.neighbours:
+            continue
+        totals: dict[int, float] = {}
+        top: dict[int, tuple[float, int]] = {}
+        for a, w in anchors:
+            row = v.neighbours[kind].of(a)
+            for p, score in zip(*(row[:2] if row is not None else ([], [])), strict=True):
+                c = float(score) * w
+                totals[int(p)] = totals.get(int(p), 0.0) + c
+                if int(p) not in top or c > top[int(p)][0]:
+                    top[int(p)] = (c, a)
+        if not totals:
+            continue
+        best_total = max(totals.values())
+        for p, total in sorted(totals.items()):
+            scaled = weight * total / best_total
+            summed[p] = summed.get(p, 0.0) + scaled
+            if p not in best or scaled > best[p][0]:
+                best[p] = (scaled, top[p][1], kind)
+    order = sorted(summed, key=lambda p: (-summed[p], p))
+    return [(p, summed[p], best[p][1], best[p][2]) for p in order]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_blend_matches_its_definition_product_by_product(seed: int) -> None:
+    from deployments.ranking import strategies
+    from deployments.ranking.view import Neighbours
+
+    rng = np.random.default_rng(seed)
+    v = view([product(p) for p in range(1, 41)])
+    for kind in ("cf", "co_view", "co_purchase"):
+        by_item = {}
+        for item in rng.choice(40, size=25, replace=False).tolist():
+            neighbours = rng.choice(40, size=int(rng.integers(1, 12)), replace=False)
+            # A coarse grid of scores plants exact ties between anchors and between tables.
+            scores = rng.integers(1, 5, size=len(neighbours)) / 4.0
+            by_item[item] = (neighbours.astype(np.int64), scores, np.ones(len(neighbours)))
+        v.neighbours[kind] = Neighbours(kind, by_item)
+    anchors = [
+        (int(a), float(w))
+        for a, w in zip(rng.choice(40, size=6), [1, 0.85, 0.5, 1, 2, 1], strict=True)
+    ]
+    weights = {"cf": 1.0, "co_view": 0.5, "missing": 3.0, "co_purchase": 0.25, "off": 0.0}
+
+    got = strategies.blend(v, "personal", weights, anchors)
+
+    expected = _blend_by_hand(v, weights, anchors)
+    assert got.idx.tolist() == [p for p, _, _, _ in expected]
+    assert got.scores.tolist() == [s for _, s, _, _ in expected]
+    assert got.anchors is not None and got.anchors.tolist() == [a for _, _, a, _ in expected]
+    assert got.sources == [k for _, _, _, k in expected]
+    assert got.source == "personal"
+
+
+def test_blend_of_anchors_without_neighbours_is_empty() -> None:
+    from deployments.ranking import strategies
+
+    v = view([product(p) for p in range(1, 5)])
+    got = strategies.blend(v, "related", {"co_view": 1.0}, [(0, 1.0)])
+    assert len(got.idx) == 0 and got.source == "related"
