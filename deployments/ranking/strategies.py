@@ -31,29 +31,17 @@ EMPTY = np.zeros(0, dtype=np.int64)
 
 
 def _combine(
-    source: str,
-    idx: np.ndarray,
-    contributions: np.ndarray,
-    anchors: np.ndarray,
-    sources: np.ndarray | None = None,
+    source: str, idx: np.ndarray, contributions: np.ndarray, anchors: np.ndarray
 ) -> Candidates:
     """Sum contributions per product (numpy, no Python loop over neighbours); each product
-    keeps the anchor (and source) of its largest contribution. Best first, ties by index."""
+    keeps the anchor of its largest contribution. Best first, ties by index."""
     if not len(idx):
         return Candidates(source, EMPTY, np.zeros(0))
-    products, inverse = np.unique(idx, return_inverse=True)
+    products, inverse, largest = _grouped(idx, contributions)
     totals = np.bincount(inverse, weights=contributions)
-    # Within each product, the largest contribution comes first after this sort.
-    order = np.lexsort((-contributions, inverse))
-    first = order[np.r_[0, np.flatnonzero(np.diff(inverse[order])) + 1]]
     ranked = np.lexsort((products, -totals))
-    best = first[ranked]
     return Candidates(
-        source,
-        products[ranked].astype(np.int64),
-        totals[ranked],
-        anchors[best],
-        sources[best].tolist() if sources is not None else None,
+        source, products[ranked].astype(np.int64), totals[ranked], anchors[largest[ranked]]
     )
 
 
@@ -94,13 +82,11 @@ def blend(
     totals = np.bincount(inverse, weights=contributions)
     table = groups // size
     present = np.unique(table)
-    bounds = np.searchsorted(table, present, side="right")
-    best_total = [
-        float(totals[lo:hi].max()) for lo, hi in zip([0, *bounds[:-1]], bounds, strict=True)
-    ]
+    bounds = np.searchsorted(table, present, side="right")  # each table's groups end here
+    best_total = np.maximum.reduceat(totals, np.concatenate(([0], bounds[:-1])))
     scale = np.array([weights[kinds[t]] for t in present.tolist()])
     per_group = np.repeat(np.arange(len(present)), np.diff(bounds, prepend=0))
-    scaled = scale[per_group] * totals / np.array(best_total)[per_group]
+    scaled = scale[per_group] * totals / best_total[per_group]
     products, by_product, best = _grouped(groups % size, scaled)
     summed = np.bincount(by_product, weights=scaled)
     ranked = np.lexsort((products, -summed))
