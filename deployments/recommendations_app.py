@@ -15,6 +15,7 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl
@@ -42,8 +43,27 @@ SESSION_GAP = timedelta(minutes=30)
 # response swaps in its own. Not hexadecimal, so it cannot occur in a real answer.
 _TOKEN = b"zzzzzzzzzzzzzzzz"
 
-Observer = Callable[[engine.Result | None, int, float], None]
 Headers = list[tuple[bytes, bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    """What an answer served, for the metrics: its intent and how many products each source
+    put first. Kept with a cached answer so a hit costs no walk over the reasons."""
+
+    intent: str
+    sources: tuple[tuple[str, int], ...]
+
+    @classmethod
+    def of(cls, result: engine.Result) -> Served:
+        counts: dict[str, int] = {}
+        for ranked in result.products:
+            source = _source(ranked)
+            counts[source] = counts.get(source, 0) + 1
+        return cls(result.intent, tuple(counts.items()))
+
+
+Observer = Callable[[Served | None, int, float], None]
 
 
 class Recommendations:
@@ -52,11 +72,11 @@ class Recommendations:
     def __init__(self, settings: Settings, stores: Stores, states: ShopStates) -> None:
         self._stores = stores
         self._states = states
-        self._cache = AnswerCache(settings.recs_cache_ttl_s)
+        self._cache: AnswerCache[Served] = AnswerCache(settings.recs_cache_ttl_s)
 
     async def answer(
         self, query: dict[str, str], user_agent: str | None
-    ) -> tuple[int, Headers, bytes, engine.Result | None]:
+    ) -> tuple[int, Headers, bytes, Served | None]:
         try:
             parsed = parse(query, user_agent)
             state = await self._states.get(parsed.shop)
@@ -93,17 +113,15 @@ class Recommendations:
                     reranker=state.models.reranker,
                 )
                 template = render(state.view, result, _TOKEN.decode(), degraded)
+                served = Served.of(result)
                 if key is not None:
-                    self._cache.put(key, result, template)
+                    self._cache.put(key, served, template)
             else:
-                result, template = found
+                served, template = found
             if key is not None:
                 headers.append((b"x-nova-cache", b"miss" if found is None else b"hit"))
-            token = secrets.token_hex(8)
-            result = dataclasses.replace(
-                result, ranking_id=result.ranking_id.replace(_TOKEN.decode(), token)
-            )
-            return 200, headers, template.replace(_TOKEN, token.encode()), result
+            token = secrets.token_hex(8).encode()
+            return 200, headers, template.replace(_TOKEN, token), served
         except NovaError as exc:
             response = to_response(exc)
             headers = [(k.encode(), v.encode()) for k, v in response.headers.items()]
@@ -135,9 +153,9 @@ def build_recommendations_app(
         path = scope["path"][len(scope.get("root_path", "")) :]
         status: int
         if path not in ("", "/"):
-            status, out, body, result = 404, [], b'{"status":404,"message":"Not found"}', None
+            status, out, body = 404, [], b'{"status":404,"message":"Not found"}'
         elif scope["method"] == "OPTIONS":  # preflight; a plain GET needs none
-            status, out, body, result = (
+            status, out, body = (
                 204,
                 [
                     (b"access-control-allow-methods", b"GET"),
@@ -148,10 +166,9 @@ def build_recommendations_app(
                     (b"access-control-max-age", b"86400"),
                 ],
                 b"",
-                None,
             )
         elif scope["method"] not in ("GET", "HEAD"):
-            status, out, body, result = 405, [(b"allow", b"GET")], b"", None
+            status, out, body = 405, [(b"allow", b"GET")], b""
         else:
             started = time.perf_counter()
             # Blank values kept: `cart=` is the widget saying the cart is empty.
@@ -159,11 +176,11 @@ def build_recommendations_app(
                 parse_qsl(scope["query_string"].decode(errors="replace"), keep_blank_values=True)
             )
             ua = headers.get(b"user-agent")
-            status, out, body, result = await endpoint.answer(
+            status, out, body, served = await endpoint.answer(
                 query, ua.decode(errors="replace") if ua else None
             )
             if observe is not None:
-                observe(result, status, time.perf_counter() - started)
+                observe(served, status, time.perf_counter() - started)
         out = [*out, *cors(headers.get(b"origin")), (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": status, "headers": out})
         await send(
@@ -200,6 +217,11 @@ async def _visitor(stores: Stores, parsed: Parsed, now: datetime) -> engine.Visi
     )
 
 
+def _source(ranked: engine.Ranked) -> str:
+    """The source that put a product in the answer (a rule, for a pinned one)."""
+    return next((r["name"] for r in ranked.reasons if r["type"] == "source"), "rule")
+
+
 def _cache_key(
     state: ShopState,
     req: engine.Request,
@@ -230,10 +252,9 @@ def render(view: ShopView, result: engine.Result, token: str, degraded: bool = F
         fragment = view.json[ranked.idx]
         if fragment is None:  # the engine returns servable products only
             continue
-        source = next((r["name"] for r in ranked.reasons if r["type"] == "source"), "rule")
         url = product_url(
             product.handle,
-            source=source,
+            source=_source(ranked),
             ranking_id=ranking,
             product_id=product.id,
             ref_product_id=ref,

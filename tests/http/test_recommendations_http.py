@@ -19,7 +19,7 @@ from config.settings import Settings
 from deployments.admin_app import build_admin_app
 from deployments.ranking.refresh import refresh_stats
 from deployments.ranking.state import ShopStates
-from deployments.recommendations_app import build_recommendations_app
+from deployments.recommendations_app import Served, build_recommendations_app
 from ingest import shops
 from ingest.errors import StoreUnavailable
 from ingest.records import Shop
@@ -34,7 +34,10 @@ class Harness:
     def __init__(self, settings: Settings, stores: Stores, shop: Shop) -> None:
         self.settings, self.stores, self.shop = settings, stores, shop
         self.states = ShopStates(stores)
-        recs = build_recommendations_app(settings, stores, self.states)
+        self.observed: list[tuple[Served | None, int]] = []
+        recs = build_recommendations_app(
+            settings, stores, self.states, observe=lambda s, c, _: self.observed.append((s, c))
+        )
         admin = build_admin_app(settings, stores)
         self.recs = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=recs, root_path=PATH), base_url="http://n.test"
@@ -259,6 +262,21 @@ async def test_answers_are_reused_only_when_no_history_shapes_them(h: Harness) -
     await h.send([pixel.product_viewed(3, client_id="hist")])
     personal = await h.get(intent="recently_viewed", client_id="hist", limit=1)
     assert "x-nova-cache" not in personal.headers
+
+
+async def test_the_metrics_see_each_answer_s_intent_and_sources_hit_or_miss(h: Harness) -> None:
+    for _ in range(2):  # a miss, then the same answer from the cache
+        r = await h.get(intent="complementary", product_id="1", limit=3)
+        assert r.status_code == 200
+    sources: dict[str, int] = {}
+    for p in r.json()["products"]:
+        first = next((why["name"] for why in p["reasons"] if why["type"] == "source"), "rule")
+        sources[first] = sources.get(first, 0) + 1
+    expected = Served("complementary", tuple(sources.items()))
+    assert h.observed == [(expected, 200), (expected, 200)]
+    assert sum(n for _, n in expected.sources) == len(r.json()["products"]) > 0
+    await h.get(intent="complementary", product_id="999")
+    assert h.observed[-1] == (None, 404)
 
 
 async def test_cors_and_methods(h: Harness) -> None:

@@ -260,3 +260,41 @@ def test_redis_outage_answers_503_with_retry_after_then_recovers(cluster: Cluste
         time.sleep(1)
     assert status == 202
     assert len(cluster.stored(shop.shop_id, expect=1)) == 1
+
+
+def test_recommendation_metrics_reach_prometheus_as_a_histogram(cluster: Cluster) -> None:
+    shop = cluster.create_shop()
+    ask = {"shop": shop.shop_id, "intent": "trending"}
+    deadline = time.monotonic() + 40
+    wanted = (
+        "ray_nova_recommendations_latency_ms_bucket_total{",
+        'le="+Inf"',
+        "ray_nova_recommendations_latency_ms_count_total{",
+        "ray_nova_recommendations_latency_ms_sum_total{",
+        "ray_nova_recommendations_requests_total{",
+    )
+    text = ""
+    while time.monotonic() < deadline:
+        # The replica hands its sums to Ray on the first request a second after the last.
+        assert httpx.get(f"{cluster.api}/v1/recommendations", params=ask).status_code == 200
+        text = httpx.get(f"http://127.0.0.1:{cluster.metrics_port}/metrics", timeout=10).text
+        if all(w in text for w in wanted):
+            break
+        time.sleep(1)
+    missing = [w for w in wanted if w not in text]
+    assert not missing, missing
+    inf = [
+        ln
+        for ln in text.splitlines()
+        if ln.startswith("ray_nova_recommendations_latency_ms_bucket_total{")
+        and 'le="+Inf"' in ln
+        and 'intent="trending"' in ln
+    ]
+    count = [
+        ln
+        for ln in text.splitlines()
+        if ln.startswith("ray_nova_recommendations_latency_ms_count_total{")
+        and 'intent="trending"' in ln
+    ]
+    # Every answer is in the +Inf bucket: the two series agree.
+    assert inf and count and float(inf[0].split()[-1]) == float(count[0].split()[-1]) >= 1
