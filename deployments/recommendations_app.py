@@ -28,7 +28,7 @@ from deployments.errors import to_response
 from deployments.ranking import engine
 from deployments.ranking.answer_cache import AnswerCache
 from deployments.ranking.params import Parsed, parse
-from deployments.ranking.shopify_json import product_url
+from deployments.ranking.shopify_json import TrackedUrls
 from deployments.ranking.state import ShopState, ShopStates
 from deployments.ranking.view import ShopView
 from ingest.errors import NotFound, NovaError, ProductNotFound, StoreUnavailable
@@ -246,19 +246,14 @@ def render(view: ShopView, result: engine.Result, token: str, degraded: bool = F
     ranking = ".".join(rid)
     ref = view.products[result.anchor].id if result.anchor is not None else None
     choice = f"{result.experiment}:{result.variant}" if result.experiment else "nova"
+    urls = TrackedUrls(ranking_id=ranking, ref_product_id=ref, choice=choice)
     parts = []
     for ranked in result.products:
-        product = view.products[ranked.idx]
         fragment = view.json[ranked.idx]
         if fragment is None:  # the engine returns servable products only
             continue
-        url = product_url(
-            product.handle,
-            source=_source(ranked),
-            ranking_id=ranking,
-            product_id=product.id,
-            ref_product_id=ref,
-            choice=choice,
+        url = urls.url(
+            view.paths[ranked.idx], source=_source(ranked), product_id=view.products[ranked.idx].id
         )
         parts.append(
             b"".join(

@@ -99,21 +99,21 @@ def product_json(product: Product, factor: int) -> dict[str, Any]:
     }
 
 
-def product_url(
-    handle: str,
-    *,
-    source: str,
-    ranking_id: str,
-    product_id: str,
-    ref_product_id: str | None,
-    choice: str,
-) -> str:
-    """The storefront URL with Shopify's recommendation tracking parameters, so Shopify's
-    "Product recommendation conversion" report and Nova's analytics both see the click."""
-    # Ten of these per answer: quote() on the few free-form parts is much cheaper than
-    # urlencode() of the whole dict, and ids, sources and ranking ids are URL-safe already.
-    return (
-        f"/products/{quote(handle)}?pr_choice={quote(choice, safe='')}&pr_prod_strat={source}"
-        f"&pr_rec_id={ranking_id}&pr_rec_pid={product_id}&pr_ref_pid={ref_product_id or ''}"
-        "&pr_seq=uniform"
-    )
+def product_path(handle: str) -> str:
+    """A product's storefront path: fixed for a catalog version, so a shop's view keeps it."""
+    return f"/products/{quote(handle)}"
+
+
+class TrackedUrls:
+    """The product URLs of one answer, with Shopify's recommendation tracking parameters, so
+    Shopify's "Product recommendation conversion" report and Nova's analytics both see the
+    click. What an answer's products share is formatted once, not once per product."""
+
+    def __init__(self, *, ranking_id: str, ref_product_id: str | None, choice: str) -> None:
+        # Ids, sources and ranking ids are URL-safe already; only the choice is free-form.
+        self._choice = f"?pr_choice={quote(choice, safe='')}&pr_prod_strat="
+        self._ranking = f"&pr_rec_id={ranking_id}&pr_rec_pid="
+        self._ref = f"&pr_ref_pid={ref_product_id or ''}&pr_seq=uniform"
+
+    def url(self, path: str, *, source: str, product_id: str) -> str:
+        return f"{path}{self._choice}{source}{self._ranking}{product_id}{self._ref}"
