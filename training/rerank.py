@@ -220,7 +220,8 @@ class Reranker:
         (directory / META_FILE).write_text(json.dumps(meta, indent=2))
 
     @classmethod
-    def load(cls, directory: Path) -> Reranker:
+    def load(cls, directory: Path, threads: int | None = None) -> Reranker:
+        """`threads`: XGBoost's prediction threads (default: every core). Serving passes 1."""
         meta = json.loads((directory / META_FILE).read_text())
         model = cls(RerankerConfig.model_validate(meta["config"]), meta["sources"])
         if meta["features"] != model.feature_names:
@@ -230,6 +231,8 @@ class Reranker:
             )
         booster = xgb.Booster()
         booster.load_model(directory / MODEL_FILE)
+        if threads is not None:
+            booster.set_param({"nthread": threads})
         model.booster = booster
         model.best_iteration = meta["best_iteration"]
         return model

@@ -4,13 +4,14 @@ and survives a save/load."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy import sparse
 
-from deployments.ranking import features
+from deployments.ranking import features, models
 from training import rerank
 from training.config import RerankerConfig
 
@@ -119,6 +120,23 @@ def test_the_reranker_learns_a_planted_signal_and_round_trips(tmp_path: Path) ->
     loaded = rerank.Reranker.load(tmp_path / "r")
     assert np.array_equal(loaded.score(test.x), scores)
     assert loaded.sources == ("cf",)
+
+
+def test_serving_loads_the_reranker_single_threaded_with_the_same_scores(tmp_path: Path) -> None:
+    model = rerank.Reranker(config(), ("cf",))
+    model.fit(planted(100, 1), planted(30, 2))
+    model.save(tmp_path / "r")
+    test = planted(20, 3)
+
+    def threads(m: rerank.Reranker) -> str:
+        assert m.booster is not None
+        return str(json.loads(m.booster.save_config())["learner"]["generic_param"]["nthread"])
+
+    everywhere = rerank.Reranker.load(tmp_path / "r")
+    served = models._load("reranker", tmp_path / "r")
+    assert isinstance(served, rerank.Reranker)
+    assert threads(everywhere) == "0" and threads(served) == str(models.SERVING_THREADS) == "1"
+    assert np.array_equal(served.score(test.x), everywhere.score(test.x))
 
 
 def test_a_reranker_fitted_on_other_features_refuses_to_load(tmp_path: Path) -> None:
