@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -189,9 +189,8 @@ def test_ingest_and_writer_metrics_reach_prometheus(cluster: Cluster) -> None:
     shop = cluster.create_shop()
     body = pixel.batch(shop.shop_id, [pixel.product_viewed(1), {"broken": True}])
     assert cluster.post(body, shop.ingest_key).status_code == 202
-    deadline = time.monotonic() + 40
-    text = ""
-    wanted = (
+    text = scrape_until(
+        cluster,
         "ray_nova_ingest_events_total",
         'outcome="rejected"',
         'reason="invalid"',
@@ -199,18 +198,7 @@ def test_ingest_and_writer_metrics_reach_prometheus(cluster: Cluster) -> None:
         "ray_nova_writer_events_written_total",
         "ray_nova_ingest_buffer_entries",
     )
-    while time.monotonic() < deadline:
-        text = httpx.get(f"http://127.0.0.1:{cluster.metrics_port}/metrics", timeout=10).text
-        if all(w in text for w in wanted):
-            break
-        time.sleep(1)
-    missing = [w for w in wanted if w not in text]
-    assert not missing, missing
-    accepted = [
-        ln
-        for ln in text.splitlines()
-        if ln.startswith("ray_nova_ingest_events_total") and 'outcome="accepted"' in ln
-    ]
+    accepted = series(text, "ray_nova_ingest_events_total", 'outcome="accepted"')
     assert accepted and all('deployment="Ingest"' in ln for ln in accepted)
 
 
@@ -265,36 +253,45 @@ def test_redis_outage_answers_503_with_retry_after_then_recovers(cluster: Cluste
 def test_recommendation_metrics_reach_prometheus_as_a_histogram(cluster: Cluster) -> None:
     shop = cluster.create_shop()
     ask = {"shop": shop.shop_id, "intent": "trending"}
-    deadline = time.monotonic() + 40
-    wanted = (
+
+    def ask_once() -> None:
+        # The replica hands its sums to Ray on the first request a second after the last.
+        assert httpx.get(f"{cluster.api}/v1/recommendations", params=ask).status_code == 200
+
+    text = scrape_until(
+        cluster,
         "ray_nova_recommendations_latency_ms_bucket_total{",
         'le="+Inf"',
         "ray_nova_recommendations_latency_ms_count_total{",
         "ray_nova_recommendations_latency_ms_sum_total{",
         "ray_nova_recommendations_requests_total{",
+        before_each=ask_once,
     )
-    text = ""
+    trending = 'intent="trending"'
+    inf = series(text, "ray_nova_recommendations_latency_ms_bucket_total{", 'le="+Inf"', trending)
+    count = series(text, "ray_nova_recommendations_latency_ms_count_total{", trending)
+    # Every answer is in the +Inf bucket: the two series agree.
+    assert inf and count and float(inf[0].split()[-1]) == float(count[0].split()[-1]) >= 1
+
+
+def scrape_until(
+    cluster: Cluster, *wanted: str, before_each: Callable[[], None] | None = None
+) -> str:
+    """The Prometheus endpoint's text once it has every `wanted` fragment (Ray exports
+    metrics every second; 40 s at most)."""
+    deadline, text = time.monotonic() + 40, ""
     while time.monotonic() < deadline:
-        # The replica hands its sums to Ray on the first request a second after the last.
-        assert httpx.get(f"{cluster.api}/v1/recommendations", params=ask).status_code == 200
+        if before_each is not None:
+            before_each()
         text = httpx.get(f"http://127.0.0.1:{cluster.metrics_port}/metrics", timeout=10).text
         if all(w in text for w in wanted):
             break
         time.sleep(1)
     missing = [w for w in wanted if w not in text]
     assert not missing, missing
-    inf = [
-        ln
-        for ln in text.splitlines()
-        if ln.startswith("ray_nova_recommendations_latency_ms_bucket_total{")
-        and 'le="+Inf"' in ln
-        and 'intent="trending"' in ln
-    ]
-    count = [
-        ln
-        for ln in text.splitlines()
-        if ln.startswith("ray_nova_recommendations_latency_ms_count_total{")
-        and 'intent="trending"' in ln
-    ]
-    # Every answer is in the +Inf bucket: the two series agree.
-    assert inf and count and float(inf[0].split()[-1]) == float(count[0].split()[-1]) >= 1
+    return text
+
+
+def series(text: str, name: str, *labels: str) -> list[str]:
+    """The exposition lines of metric `name` that carry every one of `labels`."""
+    return [ln for ln in text.splitlines() if ln.startswith(name) and all(t in ln for t in labels)]
