@@ -702,7 +702,12 @@ def _fit_reranker(
     pop_holdout = Holdout(holdout.known[valid_q], relevant, n_rel, holdout.rows[valid_q])
     pop = _evaluate(pop_holdout, _model_scorer(popularity, pop_holdout), ks)
     model.save(directory)
-    floor = max(base.mean(metric), pop.mean(metric))
+    by_base = base.mean(metric) >= pop.mean(metric)
+    floor = Floor(
+        metric,
+        max(base.mean(metric), pop.mean(metric)),
+        "the candidates' base order" if by_base else "the popularity baseline",
+    )
     result.fitted.append(
         Fitted(
             kind="reranker",
@@ -717,7 +722,7 @@ def _fit_reranker(
                 "impression_queries": float(n_impressions),
                 "best_iteration": float(model.best_iteration or 0),
             },
-            floor=Floor(metric, floor),
+            floor=floor,
         )
     )
 

@@ -44,10 +44,13 @@ _SHOP = re.compile(r"^[a-z0-9][a-z0-9.-]{0,254}$")
 @dataclass(frozen=True, slots=True)
 class Floor:
     """What a fit must reach to be published: `metric` (a key of its metrics) at least
-    `baseline`, the popularity model's value of that metric on the same validation data."""
+    `baseline`, the popularity model's value of that metric on the same validation data, or
+    whatever stronger reference `name` says (the re-ranker must also beat its candidates'
+    own order)."""
 
     metric: str
     baseline: float
+    name: str = "the popularity baseline"
 
 
 class ModelRejected(NovaError):
@@ -67,12 +70,12 @@ def floor_failure(kind: str, metrics: Mapping[str, Any], floor: Floor) -> str | 
     if floor.metric not in metrics:
         return f"metric {floor.metric} is missing (the floor compares it)"
     if not _finite(floor.baseline):
-        return f"the popularity baseline of {floor.metric} is {floor.baseline!r}"
+        return f"{floor.name} of {floor.metric} is {floor.baseline!r}"
     value = float(metrics[floor.metric])
     if value > floor.baseline or (kind == POPULARITY and value == floor.baseline):
         return None
     relation = "equals" if value == floor.baseline else "is below"
-    return f"{floor.metric} {value:.6g} {relation} the popularity baseline {floor.baseline:.6g}" + (
+    return f"{floor.metric} {value:.6g} {relation} {floor.name} {floor.baseline:.6g}" + (
         " (a model must beat it)" if value == floor.baseline else ""
     )
 

@@ -162,6 +162,10 @@ def test_a_tie_with_the_baseline_passes_only_for_popularity() -> None:
     assert floor_failure("popularity", {"ndcg@10": 0.19}, FLOOR) is not None
     assert floor_failure("als", {"ndcg@10": 0.2001}, FLOOR) is None
     assert floor_failure("als", {"ndcg@10": 0.3}, Floor("ndcg@10", math.nan)) is not None
+    base_order = Floor("ndcg@10", 0.4, "the candidates' base order")
+    reason = floor_failure("reranker", {"ndcg@10": 0.39}, base_order)
+    assert reason == "ndcg@10 0.39 is below the candidates' base order 0.4"
+    assert "popularity" in str(floor_failure("als", {"ndcg@10": 0.1}, FLOOR))
     assert floor_failure("als", {"ndcg@10": 0.3, "note": "x"}, FLOOR) is not None
 
 
