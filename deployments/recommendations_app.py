@@ -18,14 +18,13 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qsl
 
 from pydantic_core import to_json
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from config.settings import Settings
 from deployments.errors import to_response
-from deployments.ranking import engine
+from deployments.ranking import engine, params
 from deployments.ranking.answer_cache import AnswerCache
 from deployments.ranking.params import Parsed, parse
 from deployments.ranking.shopify_json import TrackedUrls
@@ -171,10 +170,7 @@ def build_recommendations_app(
             status, out, body = 405, [(b"allow", b"GET")], b""
         else:
             started = time.perf_counter()
-            # Blank values kept: `cart=` is the widget saying the cart is empty.
-            query = dict(
-                parse_qsl(scope["query_string"].decode(errors="replace"), keep_blank_values=True)
-            )
+            query = params.query(scope["query_string"])
             ua = headers.get(b"user-agent")
             status, out, body, served = await endpoint.answer(
                 query, ua.decode(errors="replace") if ua else None
@@ -218,8 +214,10 @@ async def _visitor(stores: Stores, parsed: Parsed, now: datetime) -> engine.Visi
 
 
 def _source(ranked: engine.Ranked) -> str:
-    """The source that put a product in the answer (a rule, for a pinned one)."""
-    return next((r["name"] for r in ranked.reasons if r["type"] == "source"), "rule")
+    """The source that put a product in the answer (a rule, for a pinned one). The engine puts
+    a product's source reason first (engine._reasons)."""
+    reasons = ranked.reasons
+    return reasons[0]["name"] if reasons and reasons[0]["type"] == "source" else "rule"
 
 
 def _cache_key(

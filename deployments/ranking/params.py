@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import unquote_plus
 
 from deployments.ranking import engine
 from ingest import ids
@@ -23,6 +24,25 @@ class Parsed:
     customer_id: str | None
     consent: str | None
     cart_given: bool  # the widget sent the cart (even an empty one): no need to look it up
+
+
+def query(raw: bytes) -> dict[str, str]:
+    """A query string as parse_qsl(keep_blank_values=True) reads it, the last value of a
+    repeated name winning. Blank values are kept: `cart=` is the widget saying the cart is
+    empty. Only percent-encoded or plus-bearing parts are unquoted: the storefront's queries
+    rarely have any, and parse_qsl's unquoting of every part was ~6% of an answer's CPU."""
+    out: dict[str, str] = {}
+    for part in raw.decode(errors="replace").split("&"):
+        if not part:
+            continue
+        name, _, value = part.partition("=")
+        if "%" in part or "+" in part:
+            name, value = (
+                unquote_plus(name, errors="replace"),
+                unquote_plus(value, errors="replace"),
+            )
+        out[name] = value
+    return out
 
 
 def parse(q: Mapping[str, str], user_agent: str | None = None) -> Parsed:

@@ -45,7 +45,7 @@ async def test_runs_the_script_and_reloads_it_after_a_flush(redis_url: str, key:
 
 async def test_a_connection_killed_by_the_server_is_replaced(redis_url: str, key: str) -> None:
     name = f"novatest-{uuid.uuid4().hex[:8]}"
-    read = ReadScript(redis_url, ECHO, max_connections=1, client_name=name)
+    read = ReadScript(redis_url, ECHO, client_name=name)
     admin = aioredis.Redis.from_url(redis_url)
     try:
         await read([key])
@@ -137,11 +137,66 @@ async def test_a_cancelled_call_leaves_no_reply_behind_for_the_next() -> None:
             writer.write(f":{served}\r\n".encode())
 
     async with serving(slow) as url:
-        read = ReadScript(url, ECHO, max_connections=1)
+        read = ReadScript(url, ECHO)
         first = asyncio.create_task(read(["k"]))
         await asyncio.sleep(0.05)
         first.cancel()
         with pytest.raises(asyncio.CancelledError):
             await first
-        assert await read(["k"]) == 2  # its own reply, on a new connection, not the first's
+        assert await read(["k"]) == 2  # its own reply, not the cancelled first call's
+        await read.close()
+
+
+async def test_concurrent_calls_on_one_connection_get_their_own_replies(redis_url: str) -> None:
+    admin = aioredis.Redis.from_url(redis_url)
+    names = [f"novatest-script-{uuid.uuid4().hex[:8]}" for _ in range(50)]
+    await admin.mset({name: f"value-{n}" for n, name in enumerate(names)})
+    read = ReadScript(redis_url, ECHO)
+    try:
+        replies = await asyncio.gather(*(read([name]) for name in names))
+        assert replies == [[name.encode(), f"value-{n}".encode()] for n, name in enumerate(names)]
+    finally:
+        await read.close()
+        await admin.delete(*names)
+        await admin.aclose()
+
+
+async def test_the_database_in_the_url_is_selected(redis_url: str) -> None:
+    other = redis_url.rsplit("/", 1)[0] + "/3"
+    admin = aioredis.Redis.from_url(other)
+    name = f"novatest-script-{uuid.uuid4().hex[:8]}"
+    await admin.set(name, "in-db-3")
+    read = ReadScript(other, ECHO)
+    try:
+        assert await read([name]) == [name.encode(), b"in-db-3"]
+    finally:
+        await read.close()
+        await admin.delete(name)
+        await admin.aclose()
+
+
+async def test_a_refused_handshake_is_store_unavailable(redis_url: str) -> None:
+    """A password Redis does not expect: its refusal is the error, not a hang."""
+    with_password = redis_url.replace("redis://", "redis://:not-the-password@", 1)
+    read = ReadScript(with_password, ECHO)
+    with pytest.raises(StoreUnavailable, match="AUTH"):
+        await read(["k"])
+    await read.close()
+
+
+async def test_too_many_calls_in_flight_fail_at_once() -> None:
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while await reader.read(4096):  # reads, never answers
+            pass
+
+    async with serving(silent) as url:
+        read = ReadScript(url, ECHO, max_in_flight=1, client_name="")
+        first = asyncio.create_task(read(["k"]))
+        await asyncio.sleep(0.05)
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable, match="in flight"):
+            await read(["k"])
+        assert time.monotonic() - started < 0.5
+        first.cancel()
+        await asyncio.gather(first, return_exceptions=True)
         await read.close()
