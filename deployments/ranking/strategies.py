@@ -78,21 +78,20 @@ def blend(
     # or np.full per row cost ~70 numpy calls for eight viewed products in three tables.
     lengths = [len(r[0]) for _, r, _, _ in found]
     # Entries keyed by (table, product): the table's number times the catalog size, plus it.
-    keys = np.concatenate([r[0] for _, r, _, _ in found]) + np.repeat(
-        np.array([n * size for n, _, _, _ in found], dtype=np.int64), lengths
-    )
-    contributions = np.concatenate([r[1] for _, r, _, _ in found]) * np.repeat(
-        np.array([w for _, _, _, w in found], dtype=np.float64), lengths
-    )
-    origin = np.repeat(np.array([a for _, _, a, _ in found], dtype=np.int64), lengths)
+    keys = np.concatenate([r[0] for _, r, _, _ in found]) + np.array(
+        [n * size for n, _, _, _ in found], dtype=np.int64
+    ).repeat(lengths)
+    contributions = np.concatenate([r[1] for _, r, _, _ in found]) * np.array(
+        [w for _, _, _, w in found], dtype=np.float64
+    ).repeat(lengths)
+    origin = np.array([a for _, _, a, _ in found], dtype=np.int64).repeat(lengths)
     groups, inverse, largest = _grouped(keys, contributions)  # groups: by table, then product
     totals = np.bincount(inverse, weights=contributions)
-    table = groups // size
-    present = np.unique(table)
-    bounds = np.searchsorted(table, present, side="right")  # each table's groups end here
-    best_total = np.maximum.reduceat(totals, np.concatenate(([0], bounds[:-1])))
-    scale = np.array([weights[kinds[t]] for t in present.tolist()])
-    per_group = np.repeat(np.arange(len(present)), np.diff(bounds, prepend=0))
+    table = groups // size  # sorted, as the groups are
+    starts = np.flatnonzero(np.concatenate(([True], table[1:] != table[:-1])))  # per table
+    best_total = np.maximum.reduceat(totals, starts)
+    scale = np.array([weights[kinds[t]] for t in table[starts].tolist()])
+    per_group = np.arange(len(starts)).repeat(np.diff(np.append(starts, len(table))))
     scaled = scale[per_group] * totals / best_total[per_group]
     products, by_product, best = _grouped(groups % size, scaled)
     summed = np.bincount(by_product, weights=scaled)
@@ -117,7 +116,7 @@ def _grouped(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarr
     first[0] = True
     np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
     inverse = np.empty(len(ordered), dtype=np.int64)
-    inverse[order] = np.cumsum(first) - 1
+    inverse[order] = first.cumsum() - 1
     starts = order[first]
     return keys[starts], inverse, starts
 
