@@ -154,15 +154,18 @@ async def test_an_erased_visitor_leaves_the_training_inputs_and_the_models(
     await send(service, shop, forgotten, [pixel.product_viewed(p) for p in (101, 202, 301)])
     await settle(stores)
     config = training_config.load()
-    before = await data_mod.load(stores, shop.shop_id, config.data, NOW + timedelta(minutes=5))
+    # The events carry the wall clock's time when sent, and NOW was read when the module was
+    # imported, possibly many minutes before in a long run: the window ends after both.
+    until = datetime.now(UTC) + timedelta(minutes=5)
+    before = await data_mod.load(stores, shop.shop_id, config.data, until)
     assert forgotten in before.events.column("user").to_pylist()
 
     deleted = await stores.events.erase_visitor(shop.shop_id, forgotten)
     assert deleted == 3
-    after = await data_mod.load(stores, shop.shop_id, config.data, NOW + timedelta(minutes=5))
+    after = await data_mod.load(stores, shop.shop_id, config.data, until)
     assert forgotten not in after.events.column("user").to_pylist()
     assert after.events.num_rows == before.events.num_rows - 3
-    matrix = data_mod.interactions(after.events, config.data, NOW.timestamp())
+    matrix = data_mod.interactions(after.events, config.data, until.timestamp())
     assert forgotten not in matrix.users.tolist()
     assert "301" not in matrix.items.tolist()  # only the erased visitor ever touched it
 
