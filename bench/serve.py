@@ -224,7 +224,13 @@ def _noop() -> Any:
     from starlette.requests import Request
     from starlette.responses import Response
 
-    @serve.deployment(max_ongoing_requests=64, ray_actor_options={"num_cpus": 0.25})
+    # The Recommendations deployment's resources and logging (deployments/recommendations.py):
+    # with Serve's default INFO logging the no-op would pay for access-log records ours skip.
+    @serve.deployment(
+        max_ongoing_requests=64,
+        ray_actor_options={"num_cpus": 0.25},
+        logging_config={"enable_access_log": False, "log_level": "WARNING"},
+    )
     class Noop:
         def __init__(self, body: bytes) -> None:
             self._body = body
@@ -390,8 +396,9 @@ def render(
         + f", limit 10. Closed loop, {args.duration:.0f} s per level after "
         f"{args.warmup:.0f} s of warm-up (first 2 s of each level excluded). Serve: HAProxy "
         "ingress, throughput-optimized, the Recommendations deployment autoscaling 1-4 replicas "
-        "at 0.25 CPU; the no-op endpoints run behind the same ingress (one answers 35 bytes, one a "
-        "real related answer's bytes); plain is the same app in "
+        "at 0.25 CPU; the no-op endpoints run behind the same ingress with the same resources "
+        "and logging (WARNING, no access log), one answering 35 bytes, one a real related "
+        "answer's bytes; plain is the same app in "
         "one uvicorn process, measured last, so with the re-ranker. Load generator on the same "
         "2 cores.",
         "",
