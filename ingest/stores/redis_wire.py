@@ -1,13 +1,14 @@
 """One Redis connection for the storefront's hot path: RESP over an asyncio Protocol, replies
 parsed by hiredis, any number of calls in flight on it (Redis answers in order).
 
-Every personalised recommendations request makes one Redis call. Through redis-py's asyncio
-connection that call cost ~170 µs of the replica's CPU on this 2-core machine, against ~60 µs
-here (scratch A/B of the same EVALSHA, 2026-12-02): redis-py runs each send under wait_for
-(a task per command), reads through a StreamReader under a timeout context and takes a pool
-lock. Here a call is one transport.write and one future, and one timer per connection watches
-for late replies. Everything else in Nova keeps redis-py; this serves one read-only script
-(redis_script.py).
+Every personalised recommendations request makes one Redis call, so its CPU matters. Through
+redis-py's client it cost ~310 µs of CPU per call on the 2-core AMD VM, against ~80 µs here
+(docs/benchmarks.md, bench/redis_read.py); this read's previous version, on redis-py's
+connections and pool without its client, cost ~170 µs in a scratch A/B. redis-py runs each
+send under wait_for (a task per command), reads through a StreamReader under a timeout
+context and takes a pool lock. Here a call is one transport.write and one future, and one
+timer per connection watches for late replies. Everything else in Nova keeps redis-py; this
+serves one read-only script (redis_script.py).
 
 Failure semantics: a reply that does not come within `timeout_s`, a lost connection or a
 protocol error closes the connection and fails every call in flight on it with
