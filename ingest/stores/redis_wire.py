@@ -2,7 +2,7 @@
 parsed by hiredis, any number of calls in flight on it (Redis answers in order).
 
 Every personalised recommendations request makes one Redis call, so its CPU matters. Through
-redis-py's client it cost ~310 µs of CPU per call on the 2-core AMD VM, against ~80 µs here
+redis-py's client it cost ~340 µs of CPU per call on the 2-core AMD VM, against ~80 µs here
 (docs/benchmarks.md, bench/redis_read.py); this read's previous version, on redis-py's
 connections and pool without its client, cost ~170 µs in a scratch A/B. redis-py runs each
 send under wait_for (a task per command), reads through a StreamReader under a timeout
