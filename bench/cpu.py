@@ -85,3 +85,9 @@ def measured(run: Callable[[], T]) -> tuple[T, dict[str, float]]:
         start = previous[1] if previous is not None and previous[1] <= seconds else 0.0
         used[group] = used.get(group, 0.0) + seconds - start
     return result, used
+
+
+def running(needle: str) -> int:
+    """How many processes have `needle` in their command line: a deployment's replicas, each a
+    process titled ray::ServeReplica:<app>:<deployment>."""
+    return sum(needle in command for command, _ in _processes().values())

@@ -40,6 +40,7 @@ from bench.targets import plain_target, production_settings, serve_target
 from config.settings import Settings
 from deployments.ranking import features
 from deployments.ranking.cooccurrence import compute
+from deployments.recommendations import AUTOSCALING
 from deployments.simulate import generate_catalog
 from ingest import shops
 from ingest.popularity import hits
@@ -51,6 +52,7 @@ from training.registry import Floor, Registry
 from training.rerank import Dataset, Reranker
 
 NOOP_SIZED = "no-op Serve endpoint, answer-sized body"
+RECOMMENDATIONS_REPLICA = "ServeReplica:recommendations:"
 MIX = [
     ("related", 0.4),
     ("complementary", 0.2),
@@ -180,15 +182,28 @@ class Level:
     cpu: dict[str, float]  # CPU seconds per process group during the level (bench/cpu.py)
     requests: int  # answered during the whole level, warm-up second included
     duration_s: float
+    replicas: int | None  # the target's replicas at the end of the level (None: not Serve)
 
 
 def measure(
-    port: int, request_paths: list[str], levels: list[int], duration: float, warmup: float
+    port: int,
+    request_paths: list[str],
+    levels: list[int],
+    duration: float,
+    warmup: float,
+    settle: float = 0.0,
+    replicas_of: str | None = None,
 ) -> list[Level]:
+    """Closed-loop levels after a warm-up at 16 connections (shop state loaded, caches filled).
+    With `settle`, each level first runs that long at its own concurrency, unmeasured, so an
+    autoscaling deployment is measured with the replicas it settles at, not in a transient;
+    `replicas_of` names the target's replica processes (bench/cpu.py running)."""
     spec = {"paths": request_paths, "headers": {}}
-    spawn(port, spec, "closed", 16, warmup)  # load shop state, fill caches, let autoscaling act
+    spawn(port, spec, "closed", 16, warmup)
     out = []
     for c in levels:
+        if settle:
+            spawn(port, spec, "closed", c, settle)
         records, used = cpu.measured(functools.partial(spawn, port, spec, "closed", c, duration))
         measured = [r for r in records if r[0] >= 2.0]
         lat = sorted(r[1] * 1000 for r in measured) or [0.0]
@@ -203,6 +218,7 @@ def measure(
                 used,
                 len(records),
                 duration,
+                cpu.running(replicas_of) if replicas_of else None,
             )
         )
     return out
@@ -224,10 +240,12 @@ def _noop() -> Any:
     from starlette.requests import Request
     from starlette.responses import Response
 
-    # The Recommendations deployment's resources and logging (deployments/recommendations.py):
-    # with Serve's default INFO logging the no-op would pay for access-log records ours skip.
+    # The Recommendations deployment's resources, autoscaling and logging (deployments/
+    # recommendations.py): with Serve's default INFO logging the no-op would pay for access-log
+    # records ours skip, and with one fixed replica it could not use a second core.
     @serve.deployment(
         max_ongoing_requests=64,
+        autoscaling_config=AUTOSCALING,
         ray_actor_options={"num_cpus": 0.25},
         logging_config={"enable_access_log": False, "log_level": "WARNING"},
     )
@@ -326,6 +344,12 @@ def main() -> None:
     parser.add_argument("--visitors", type=int, default=100_000)
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--warmup", type=float, default=15.0)
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=45.0,
+        help="seconds at each level's concurrency before a Serve level is measured",
+    )
     parser.add_argument("--port", type=int, default=8767)
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
@@ -346,20 +370,26 @@ def main() -> None:
         request_paths = paths(seeded, 60_000, rng)
         with serve_with_recommendations(settings) as port:
             noop_paths = [p.replace("/v1/recommendations", "/noop") for p in request_paths]
-            results["no-op Serve endpoint"] = measure(port, noop_paths, levels, args.duration, 3.0)
+            serve_levels = functools.partial(
+                measure, levels=levels, duration=args.duration, settle=args.settle
+            )
+            results["no-op Serve endpoint"] = serve_levels(
+                port, noop_paths, warmup=3.0, replicas_of="ServeReplica:noop:"
+            )
             sized = deploy_sized_noop(port, seeded)
-            results[NOOP_SIZED] = measure(
+            results[NOOP_SIZED] = serve_levels(
                 port,
                 [p.replace("/noop", "/noop-sized") for p in noop_paths],
-                levels,
-                args.duration,
-                3.0,
+                warmup=3.0,
+                replicas_of="ServeReplica:noop-sized:",
             )
-            results["Serve"] = measure(port, request_paths, levels, args.duration, args.warmup)
+            results["Serve"] = serve_levels(
+                port, request_paths, warmup=args.warmup, replicas_of=RECOMMENDATIONS_REPLICA
+            )
             trees = asyncio.run(publish_reranker(settings, seeded.shop))
             wait_for_reranker(port, seeded)
-            results["Serve + re-ranker"] = measure(
-                port, request_paths, levels, args.duration, args.warmup
+            results["Serve + re-ranker"] = serve_levels(
+                port, request_paths, warmup=args.warmup, replicas_of=RECOMMENDATIONS_REPLICA
             )
             memory[f"{args.products} products"] = rss_mb("ServeReplica:recommendations")
             big = asyncio.run(seed(settings, args.big, 1, seed_=4))
@@ -394,21 +424,25 @@ def render(
         f"{args.visitors:,} visitors' session state in Redis; requests mixed "
         + ", ".join(f"{int(w * 100)}% {i}" for i, w in MIX)
         + f", limit 10. Closed loop, {args.duration:.0f} s per level after "
-        f"{args.warmup:.0f} s of warm-up (first 2 s of each level excluded). Serve: HAProxy "
+        f"{args.warmup:.0f} s of warm-up (first 2 s of each level excluded); each Serve level "
+        f"runs {args.settle:.0f} s at its own concurrency before it is measured, as Serve's "
+        "autoscaler adds a replica after ~30 s of load above its target. Serve: HAProxy "
         "ingress, throughput-optimized, the Recommendations deployment autoscaling 1-4 replicas "
-        "at 0.25 CPU; the no-op endpoints run behind the same ingress with the same resources "
-        "and logging (WARNING, no access log), one answering 35 bytes, one a real related "
-        "answer's bytes; plain is the same app in "
+        "at 0.25 CPU (target 8 ongoing requests each); the no-op endpoints run behind the same "
+        "ingress with the same resources, autoscaling and logging (WARNING, no access log), one "
+        "answering 35 bytes, one a real related answer's bytes; 'replicas' are the target's at "
+        "the end of the level. Plain is the same app in "
         "one uvicorn process, measured last, so with the re-ranker. Load generator on the same "
         "2 cores.",
         "",
-        "| target | connections | req/s | p50 ms | p99 ms | errors | answer-cache hits |",
-        "|---|---|---|---|---|---|---|",
+        "| target | connections | replicas | req/s | p50 ms | p99 ms | errors "
+        "| answer-cache hits |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, levels in results.items():
         lines += [
-            f"| {name} | {lv.concurrency} | {lv.rps:.0f} | {lv.p50:.1f} | {lv.p99:.1f} | "
-            f"{lv.errors} | {lv.cache_hits:.0%} |"
+            f"| {name} | {lv.concurrency} | {lv.replicas if lv.replicas is not None else '-'} | "
+            f"{lv.rps:.0f} | {lv.p50:.1f} | {lv.p99:.1f} | {lv.errors} | {lv.cache_hits:.0%} |"
             for lv in levels
         ]
     serve, noop = results["Serve"], results["no-op Serve endpoint"]

@@ -15,19 +15,22 @@ from ingest.stores import open_stores
 from training.registry import Registry
 
 STUCK_AFTER_S = 120.0
+# Serve averages ongoing requests over 30 s (look_back_period_s) and acts after upscale_delay_s:
+# a replica is added after ~30 s of sustained load above the target (bench/serve.py waits).
+AUTOSCALING = {
+    "min_replicas": 1,
+    "max_replicas": 4,
+    "target_ongoing_requests": 8,
+    "upscale_delay_s": 10,
+    "downscale_delay_s": 120,
+}
 
 
 @serve.deployment(
     name="Recommendations",
     # Handlers never block: the one Redis round trip per request is awaited.
     max_ongoing_requests=64,
-    autoscaling_config={
-        "min_replicas": 1,
-        "max_replicas": 4,
-        "target_ongoing_requests": 8,
-        "upscale_delay_s": 10,
-        "downscale_delay_s": 120,
-    },
+    autoscaling_config=AUTOSCALING,
     ray_actor_options={"num_cpus": 0.25},
     health_check_period_s=5,
     health_check_timeout_s=5,

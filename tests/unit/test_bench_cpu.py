@@ -52,3 +52,14 @@ def test_a_process_alive_at_both_readings_is_counted_in_its_group() -> None:
         _, used = cpu.measured(lambda: time.sleep(2.0))
     # Whatever it burnt before the first reading is not counted.
     assert 0.1 <= used["no-op replica"] <= 0.45
+
+
+def test_running_counts_the_processes_with_a_name() -> None:
+    before = cpu.running("ServeReplica:bench-test-app:")
+    with (
+        burning(0.0, "ServeReplica:bench-test-app:A"),
+        burning(0.0, "ServeReplica:bench-test-app:B"),
+    ):
+        time.sleep(0.2)
+        assert cpu.running("ServeReplica:bench-test-app:") == before + 2
+        assert cpu.running("ServeReplica:bench-test-app:B") == 1
