@@ -239,7 +239,7 @@ def _model(kind: str) -> Any:
 # The candidate models of the pipelines: Nova's models at their ML-100K validation choices.
 PIPELINE_MODELS = {
     "ease": {"l2": 300.0},
-    "als": {"factors": 128, "regularization": 30.0, "alpha": 2.0},
+    "als": {"factors": 128, "regularization": 30.0, "alpha": 2.0, "activity_exponent": 0.5},
     "item_knn": {
         "neighbours": 100,
         "shrink": 0.0,
@@ -279,14 +279,19 @@ def nova_candidates(catalog: Catalog | None = None) -> list[Candidate]:
         Candidate(
             "Nova ALS",
             _model("als"),
-            {"factors": (64, 128), "regularization": (10.0, 30.0), "alpha": (1.0, 2.0)},
+            {
+                "factors": (64, 128),
+                "regularization": (10.0, 30.0),
+                "alpha": (1.0, 2.0),
+                "activity_exponent": (0.0, 0.5),
+            },
         ),
         Candidate(
-            "Nova blend (EASE + ALS + item-kNN)", _pipeline(False), {"als_weight": (1.0, 1.5)}
+            "Nova blend (EASE + ALS + item-kNN)", _pipeline(False), {"als_weight": (1.0, 1.5, 2.5)}
         ),
         Candidate(
             "Nova blend re-ranked (XGBoost LTR)",
             _pipeline(True, catalog),
-            {"als_weight": (1.0, 1.5)},
+            {"als_weight": (1.0, 1.5, 2.5)},
         ),
     ]

@@ -58,6 +58,10 @@ class ALSConfig(ModelConfig):
     seed: int = 0
     # Iterations of a refit that starts from an earlier fit's item factors (warm_start).
     warm_iterations: int = Field(3, ge=1)
+    # A shopper's weights scaled by (their products / the average shopper's)^-exponent, so the
+    # most active shoppers do not dominate the item factors (0: off). On MovieLens-100K
+    # validation 0.3 gave implicit's ALS ~+1% NDCG@10 (bench/quality runs Nova's with it).
+    activity_exponent: float = Field(0.0, ge=0.0, le=1.0)
 
 
 class ALS:
@@ -68,6 +72,9 @@ class ALS:
         self.config = config or ALSConfig()
         self.items = np.zeros(0, dtype=str)
         self.item_factors = np.zeros((0, self.config.factors), dtype=np.float32)
+        # The average training shopper's distinct products: activity_exponent's reference, kept
+        # so a folded-in history is weighted as a training one was.
+        self.mean_activity = 1.0
         # Learnt for the training rows; not saved, since scoring folds histories in.
         self.user_factors = np.zeros((0, self.config.factors), dtype=np.float32)
 
@@ -77,7 +84,9 @@ class ALS:
         `warm_iterations` more, which is what makes refitting a big shop affordable."""
         check_trainable(data.matrix)
         c = self.config
-        by_user = _confidence(data.matrix, c.alpha)
+        active = np.diff(data.matrix.indptr)
+        self.mean_activity = float(active[active > 0].mean())
+        by_user = self._confidence(data.matrix)
         by_item = by_user.T.tocsr()
         rng = np.random.default_rng(c.seed)
         users = (rng.standard_normal((data.n_users, c.factors)) * 0.01).astype(np.float32)
@@ -112,7 +121,15 @@ class ALS:
     def fold_in(self, history: sparse.csr_matrix) -> np.ndarray:
         """User factors for histories, from the training objective with the items fixed."""
         gram = _regularised_gram(self.item_factors, self.config.regularization)
-        return _solve_exact(_confidence(history, self.config.alpha), self.item_factors, gram)
+        return _solve_exact(self._confidence(history), self.item_factors, gram)
+
+    def _confidence(self, matrix: sparse.csr_matrix) -> sparse.csr_matrix:
+        out = _confidence(matrix, self.config.alpha)
+        if self.config.activity_exponent > 0:
+            activity = np.maximum(np.diff(out.indptr), 1) / self.mean_activity
+            scale = activity**-self.config.activity_exponent
+            out.data *= np.repeat(scale, np.diff(out.indptr)).astype(np.float32)
+        return out
 
     def score(self, history: sparse.csr_matrix) -> np.ndarray:
         return np.asarray(self.fold_in(history) @ self.item_factors.T, dtype=np.float32)
@@ -132,13 +149,21 @@ class ALS:
         return NeighbourTable.from_scores(self.kind, self.items, cosine, top_k)
 
     def save(self, directory: Path) -> None:
-        save_parts(directory, self.config, items=self.items, item_factors=self.item_factors)
+        save_parts(
+            directory,
+            self.config,
+            items=self.items,
+            item_factors=self.item_factors,
+            mean_activity=np.array(self.mean_activity),
+        )
 
     @classmethod
     def load(cls, directory: Path) -> Self:
         config, arrays = load_parts(directory, ALSConfig)
         model = cls(config)
         model.items, model.item_factors = arrays["items"], arrays["item_factors"]
+        if "mean_activity" in arrays:  # artifacts saved before activity_exponent lack it
+            model.mean_activity = float(arrays["mean_activity"])
         return model
 
 
