@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -130,3 +131,36 @@ def test_a_warm_start_reaches_a_full_fit_in_a_few_iterations() -> None:
     assert warm_loss < short  # the start is worth something
     assert warm_loss < 1.1 * full
     assert warm.item_factors.shape == (28, 6) and np.isfinite(warm.item_factors).all()
+
+
+def test_activity_exponent_damps_each_history_by_its_size() -> None:
+    """Fold-in solves the objective with a user's weights scaled by (their items / the mean
+    training user's)^-exponent, the mean learnt at fit time."""
+    interactions = data(4)
+    config = ALSConfig(factors=6, alpha=3.0, regularization=0.5, iterations=5)
+    model = fit(config.model_copy(update={"activity_exponent": 0.5}), interactions)
+    items_per_user = np.diff(interactions.matrix.indptr)
+    assert model.mean_activity == pytest.approx(items_per_user[items_per_user > 0].mean())
+    history = interactions.matrix[:5]
+    folded = model.fold_in(history).astype(np.float64)
+    y = model.item_factors.astype(np.float64)
+    for u in range(5):
+        w = history[u].toarray().ravel().astype(np.float64)
+        damped = w * (np.count_nonzero(w) / model.mean_activity) ** -0.5
+        confidence = 1.0 + config.alpha * damped
+        system = y.T @ (confidence[:, np.newaxis] * y) + config.regularization * np.eye(6)
+        target = y.T @ (confidence * (w > 0))
+        np.testing.assert_allclose(system @ folded[u], target, rtol=1e-4, atol=1e-4)
+    # and it changes the fit: the most active users no longer weigh the same
+    plain = fit(config, interactions)
+    assert not np.allclose(plain.item_factors, model.item_factors, atol=1e-3)
+
+
+def test_a_loaded_model_folds_in_with_the_fitted_mean_activity(tmp_path: Path) -> None:
+    interactions = data(5)
+    model = fit(ALSConfig(factors=4, activity_exponent=0.5), interactions)
+    model.save(tmp_path)
+    loaded = ALS.load(tmp_path)
+    assert loaded.mean_activity == model.mean_activity
+    few = interactions.matrix[:3]  # the mean comes from the fit, not from these rows
+    np.testing.assert_array_equal(loaded.score(few), model.score(few))

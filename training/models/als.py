@@ -5,7 +5,10 @@ every (user, item) cell is a preference p = [w > 0] with confidence c = 1 + alph
 
     min Σ_{u,i} c_ui (p_ui - x_u·y_i)² + λ (Σ ‖x_u‖² + Σ ‖y_i‖²)
 
-alternates exact least-squares problems for all users, then all items. For one row,
+alternates exact least-squares problems for all users, then all items. With
+`activity_exponent` e > 0, a user's weights w are first scaled by (n_u / n̄)^-e, n_u their
+distinct items and n̄ the training users' mean: the confidence a very active user puts on each
+item shrinks, as inverse-frequency row weighting does for item-kNN. For one row,
 (YᵀY + Yᵀ(C_u - I)Y + λI) x_u = Yᵀ C_u p_u: YᵀY is shared and only the row's own interactions
 add to it, which is what keeps the cost linear in the interactions.
 
