@@ -62,8 +62,8 @@ class ALSConfig(ModelConfig):
     # Iterations of a refit that starts from an earlier fit's item factors (warm_start).
     warm_iterations: int = Field(3, ge=1)
     # A shopper's weights scaled by (their products / the average shopper's)^-exponent, so the
-    # most active shoppers do not dominate the item factors (0: off). On MovieLens-100K
-    # validation 0.3 gave implicit's ALS ~+1% NDCG@10 (bench/quality runs Nova's with it).
+    # most active shoppers do not dominate the item factors (0: off). bench/quality's grid
+    # chooses 0.5 on MovieLens-100K validation (docs/benchmarks.md).
     activity_exponent: float = Field(0.0, ge=0.0, le=1.0)
 
 
@@ -87,9 +87,10 @@ class ALS:
         `warm_iterations` more, which is what makes refitting a big shop affordable."""
         check_trainable(data.matrix)
         c = self.config
-        active = np.diff(data.matrix.indptr)
+        plain = _confidence(data.matrix, c.alpha)
+        active = np.diff(plain.indptr)  # positive cells only, as damping counts them
         self.mean_activity = float(active[active > 0].mean())
-        by_user = self._confidence(data.matrix)
+        by_user = self._damped(plain)
         by_item = by_user.T.tocsr()
         rng = np.random.default_rng(c.seed)
         users = (rng.standard_normal((data.n_users, c.factors)) * 0.01).astype(np.float32)
@@ -124,15 +125,16 @@ class ALS:
     def fold_in(self, history: sparse.csr_matrix) -> np.ndarray:
         """User factors for histories, from the training objective with the items fixed."""
         gram = _regularised_gram(self.item_factors, self.config.regularization)
-        return _solve_exact(self._confidence(history), self.item_factors, gram)
+        confidence = self._damped(_confidence(history, self.config.alpha))
+        return _solve_exact(confidence, self.item_factors, gram)
 
-    def _confidence(self, matrix: sparse.csr_matrix) -> sparse.csr_matrix:
-        out = _confidence(matrix, self.config.alpha)
+    def _damped(self, confidence: sparse.csr_matrix) -> sparse.csr_matrix:
+        """Each row scaled in place by (its cells / mean_activity)^-activity_exponent."""
         if self.config.activity_exponent > 0:
-            activity = np.maximum(np.diff(out.indptr), 1) / self.mean_activity
-            scale = activity**-self.config.activity_exponent
-            out.data *= np.repeat(scale, np.diff(out.indptr)).astype(np.float32)
-        return out
+            cells = np.diff(confidence.indptr)
+            scale = (np.maximum(cells, 1) / self.mean_activity) ** -self.config.activity_exponent
+            confidence.data *= np.repeat(scale, cells).astype(np.float32)
+        return confidence
 
     def score(self, history: sparse.csr_matrix) -> np.ndarray:
         return np.asarray(self.fold_in(history) @ self.item_factors.T, dtype=np.float32)
