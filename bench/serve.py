@@ -476,6 +476,7 @@ def main() -> None:
             memory[f"+ {args.big} products"] = rss_mb("ServeReplica:recommendations")
         with plain_target(settings) as port:
             # The re-ranker is published by now: plain answers with it, like Serve's last level.
+            wait_for_reranker(port, seeded)
             results["plain uvicorn + re-ranker"] = measure(
                 port, request_paths, levels, args.duration, args.warmup
             )
