@@ -4,7 +4,9 @@ for the same cores, so "the app costs X µs of CPU per request in its replica, S
 Y, Redis Z" explains a throughput ratio better than the ratio alone.
 
 Linux only (/proc). Processes that start and end inside the level (the load generator) are
-counted through resource.getrusage(RUSAGE_CHILDREN). Background processes (the Serve
+counted through resource.getrusage(RUSAGE_CHILDREN); other processes that end inside it (an
+HAProxy worker replaced when Serve's replicas change: it serves its open connections, then
+exits) up to their last reading, taken every second. Background processes (the Serve
 controller, Ray's agents) cost about the same CPU per second whatever the load, so their share
 per request grows as throughput falls.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import os
 import resource
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
@@ -69,12 +72,36 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def measured(run: Callable[[], T]) -> tuple[T, dict[str, float]]:
+def measured(run: Callable[[], T], every: float = 1.0) -> tuple[T, dict[str, float]]:
     """run()'s result and the CPU seconds each group used meanwhile; the load generator (this
-    process's children, waited for inside run) as "load generator"."""
+    process's children, waited for inside run) as "load generator". /proc is read every
+    `every` seconds meanwhile, so a process that exits is counted up to its last reading."""
     before, children = _processes(), _children_cpu()
-    result = run()
-    after = _processes()
+    last: dict[int, tuple[str, float]] = {}
+    done = threading.Event()
+
+    def read() -> None:
+        for pid, (command, seconds) in _processes().items():
+            earlier = last.get(pid)
+            # An exited process not yet reaped (a zombie) has no command line left: it keeps
+            # the one it ran with.
+            if earlier is not None and group_of(command) is None:
+                command = earlier[0]
+            last[pid] = (command, seconds)
+
+    def sample() -> None:
+        while not done.wait(every):
+            read()
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        result = run()
+    finally:
+        done.set()
+        sampler.join()
+    read()
+    after = last
     used: dict[str, float] = {"load generator": _children_cpu() - children}
     for pid, (command, seconds) in after.items():
         group = group_of(command)

@@ -54,6 +54,22 @@ def test_a_process_alive_at_both_readings_is_counted_in_its_group() -> None:
     assert 0.1 <= used["no-op replica"] <= 0.45
 
 
+def test_a_process_that_exits_meanwhile_is_counted_up_to_its_last_reading() -> None:
+    """Started through a shell that does not wait for it, so it is not this process's child
+    (not in RUSAGE_CHILDREN), as an HAProxy worker is not."""
+    script = BURN.replace("time.sleep(60)", "time.sleep(0.8)")
+
+    def level() -> None:
+        subprocess.run(
+            ["sh", "-c", f'"{sys.executable}" -c "$0" 0.5 ServeReplica:noop &', script],
+            check=True,
+        )
+        time.sleep(2.5)  # it burns 0.5 s, sleeps, and is gone before the level ends
+
+    _, used = cpu.measured(level, every=0.2)
+    assert 0.4 <= used.get("no-op replica", 0.0) <= 0.7
+
+
 def test_running_counts_the_processes_with_a_name() -> None:
     before = cpu.running("ServeReplica:bench-test-app:")
     with (
