@@ -390,7 +390,13 @@ def wait_for_reranker(port: int, seeded: Seeded, timeout: float = 60.0) -> None:
         if any(why.get("model") == "reranker" for why in reasons):
             return
         time.sleep(0.5)
-    raise RuntimeError("the replicas did not pick up the re-ranker")
+    # What answered, for the next one to look at: a full run once failed here for the plain
+    # target (two others passed), which a small run did not reproduce.
+    raise RuntimeError(
+        f"the replicas did not pick up the re-ranker; last answer: {r.status_code}, "
+        f"server {r.headers.get('server')}, cache {r.headers.get('x-nova-cache')}, "
+        f"first reasons {reasons[:2]}"
+    )
 
 
 def main() -> None:
