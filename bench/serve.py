@@ -390,8 +390,8 @@ def wait_for_reranker(port: int, seeded: Seeded, timeout: float = 60.0) -> None:
         if any(why.get("model") == "reranker" for why in reasons):
             return
         time.sleep(0.5)
-    # What answered, for the next one to look at: a full run once failed here for the plain
-    # target (two others passed), which a small run did not reproduce.
+    # What answered: a target that has lost its neighbour tables answers from content
+    # similarity, which the re-ranker does not re-order.
     raise RuntimeError(
         f"the replicas did not pick up the re-ranker; last answer: {r.status_code}, "
         f"server {r.headers.get('server')}, cache {r.headers.get('x-nova-cache')}, "

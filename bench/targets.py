@@ -71,6 +71,11 @@ def production_settings(port: int) -> Iterator[Settings]:
                 "NOVA_OPERATOR_TOKEN": "bench",
                 "NOVA_HTTP_PORT": str(port),
                 "NOVA_RATE_LIMIT_EVENTS_PER_S": "1000000000",
+                # The benchmarks seed statistics tables directly, with no events behind them:
+                # the refresher (every 15 min) would recompute them from the empty event store
+                # and serve empty tables from then on, as it did at the end of a long
+                # bench:serve run (related answers fell back to content similarity).
+                "NOVA_STATS_REFRESH_S": "0",
             }
         )
     finally:
