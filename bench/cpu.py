@@ -101,9 +101,8 @@ def measured(run: Callable[[], T], every: float = 1.0) -> tuple[T, dict[str, flo
         done.set()
         sampler.join()
     read()
-    after = last
     used: dict[str, float] = {"load generator": _children_cpu() - children}
-    for pid, (command, seconds) in after.items():
+    for pid, (command, seconds) in last.items():
         group = group_of(command)
         if group is None:
             continue

@@ -47,5 +47,6 @@ async def test_commands_queued_on_a_connection_that_fails_are_not_written() -> N
     call = protocol.send(pack("GET", "k"))
     protocol.abort(ConnectionError("gone"))
     await asyncio.sleep(0)
+    assert transport.aborted
     assert transport.writes == []
     assert call.exception() is not None
