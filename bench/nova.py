@@ -29,7 +29,7 @@ import scipy.sparse as sp
 from bench.evaluation import Candidate, Params
 from bench.movielens import Catalog
 from deployments.ranking import features
-from training import rerank
+from training import catalog_groups, rerank
 from training.config import RerankerConfig
 from training.interactions import Interactions
 from training.models import build
@@ -60,25 +60,35 @@ RERANKER = RerankerConfig(
 )
 
 
-def _interactions(matrix: sp.csr_matrix) -> Interactions:
+def _interactions(matrix: sp.csr_matrix, groups: sp.csr_matrix | None = None) -> Interactions:
     """Column j stays item j: labels are the indices themselves."""
     return Interactions(
         matrix.astype(np.float32).tocsr(),
         np.arange(matrix.shape[0]).astype(str),
         np.arange(matrix.shape[1]).astype(str),
+        groups,
     )
+
+
+def genre_groups(catalog: Catalog) -> sp.csr_matrix:
+    """The genres as catalog groups (as collections would be for a shop), over item indices."""
+    items = np.arange(len(catalog.genres)).astype(str)
+    return catalog_groups.from_labels(items, zip(items.tolist(), catalog.genres, strict=True))
 
 
 class NovaModel:
     """One of Nova's models scoring each user's training history."""
 
-    def __init__(self, kind: str, config: Mapping[str, Any]) -> None:
+    def __init__(
+        self, kind: str, config: Mapping[str, Any], groups: sp.csr_matrix | None = None
+    ) -> None:
         self._model = build(kind, config)
+        self._groups = groups
         self._train: sp.csr_matrix | None = None
 
     def fit(self, train: sp.csr_matrix) -> None:
         self._train = train
-        self._model.fit(_interactions(train))
+        self._model.fit(_interactions(train, self._groups))
 
     def score(self, users: np.ndarray) -> np.ndarray:
         assert self._train is not None
@@ -226,12 +236,12 @@ class RerankedPipeline:
         return rows, features.matrix(frame, rows, self._now, self._sources), base
 
 
-def _model(kind: str) -> Any:
+def _model(kind: str, groups: sp.csr_matrix | None = None) -> Any:
     def factory(params: Params, seed: int) -> NovaModel:
         config = dict(params)
         if kind == "als":
             config["seed"] = seed
-        return NovaModel(kind, config)
+        return NovaModel(kind, config, groups)
 
     return factory
 
@@ -272,18 +282,21 @@ KNN_GRID = {
 
 
 def nova_candidates(catalog: Catalog | None = None) -> list[Candidate]:
-    """Nova's pipelines in the comparison; the re-ranker reads the catalog when given one."""
+    """Nova's pipelines in the comparison; with a catalog, the re-ranker reads it and ALS
+    may learn from its genres (catalog_weight > 0)."""
+    groups = genre_groups(catalog) if catalog is not None else None
     return [
         Candidate("Nova item-kNN", _model("item_knn"), KNN_GRID),
         Candidate("Nova EASE", _model("ease"), {"l2": (100.0, 200.0, 300.0, 500.0, 1000.0)}),
         Candidate(
             "Nova ALS",
-            _model("als"),
+            _model("als", groups),
             {
                 "factors": (64, 128),
                 "regularization": (10.0, 30.0),
                 "alpha": (1.0, 2.0),
                 "activity_exponent": (0.0, 0.5),
+                "catalog_weight": (0.0, 0.3) if groups is not None else (0.0,),
             },
         ),
         Candidate(

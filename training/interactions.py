@@ -4,6 +4,10 @@ Rows are whatever a model learns from: shoppers (a client id, or "customer:<id>"
 customer is known) for collaborative filtering, orders for co-purchase. Columns are product
 ids. Weights already carry the event-type weights and the time decay (training/data.py);
 models see only numbers.
+
+`groups`, when given, is the catalog's structure over the same columns: one row per collection,
+tag, vendor or product type, 1 for its products (training/catalog_groups.py). Models that can
+learn from it (ALS's catalog_weight) do; the others ignore it.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ class Interactions:
     matrix: sparse.csr_matrix  # float32, users x items, duplicates summed
     users: np.ndarray  # str, row labels
     items: np.ndarray  # str, column labels (product ids)
+    groups: sparse.csr_matrix | None = None  # float32, catalog groups x items
 
     def __post_init__(self) -> None:
         if self.matrix.shape != (len(self.users), len(self.items)):
@@ -32,6 +37,8 @@ class Interactions:
                 f"matrix {self.matrix.shape} does not match {len(self.users)} users "
                 f"x {len(self.items)} items"
             )
+        if self.groups is not None and self.groups.shape[1] != len(self.items):
+            raise ValueError(f"groups {self.groups.shape} do not match the {len(self.items)} items")
 
     @property
     def n_users(self) -> int:
@@ -92,11 +99,11 @@ class Interactions:
         return out
 
     def binarised(self) -> Interactions:
-        return Interactions(self.binary(), self.users, self.items)
+        return Interactions(self.binary(), self.users, self.items, self.groups)
 
     def rows(self, selected: np.ndarray) -> Interactions:
-        """A subset of users (a shard), same item vocabulary."""
-        return Interactions(self.matrix[selected], self.users[selected], self.items)
+        """A subset of users (a shard), same item vocabulary and groups."""
+        return Interactions(self.matrix[selected], self.users[selected], self.items, self.groups)
 
 
 def _encode(values: Labels) -> tuple[np.ndarray, np.ndarray]:

@@ -17,6 +17,7 @@ models are refitted on the whole window before they are published.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import time
@@ -33,8 +34,8 @@ from deployments.ranking import features
 from deployments.ranking.engine import PERSONAL_BLEND
 from deployments.ranking.strategies import RECENCY_DECAY
 from deployments.ranking.view import ShopView
+from training import catalog_groups, evaluation, rerank
 from training import data as data_mod
-from training import evaluation, rerank
 from training.config import TrainingConfig
 from training.distributed import GramTask, gram_statistics
 from training.interactions import Interactions
@@ -111,7 +112,7 @@ def fit(
     now_ts: float,
 ) -> FitResult:
     result = FitResult(window=shop.describe())
-    s = _prepare(shop, config, now_ts)
+    s = _prepare(shop, config, now_ts, view)
     metric = f"{config.validation.metric}@{config.validation.k}"
     cf_problem = _too_little(s.train, s.holdout, "shoppers")
     order_problem = (
@@ -162,10 +163,12 @@ def fit(
 # --- data ---------------------------------------------------------------------------------
 
 
-def _prepare(shop: data_mod.ShopData, config: TrainingConfig, now_ts: float) -> _Shop:
+def _prepare(
+    shop: data_mod.ShopData, config: TrainingConfig, now_ts: float, view: ShopView | None
+) -> _Shop:
     split = data_mod.temporal_split(shop.events, config.validation)
-    train = data_mod.interactions(split.train, config.data, now_ts)
-    full = data_mod.interactions(shop.events, config.data, now_ts)
+    train = _with_groups(data_mod.interactions(split.train, config.data, now_ts), view)
+    full = _with_groups(data_mod.interactions(shop.events, config.data, now_ts), view)
     orders = data_mod.baskets(shop.baskets)
     order_train, order_holdout = _order_split(orders)
     return _Shop(
@@ -188,6 +191,14 @@ def _positions(vocabulary: np.ndarray, labels: np.ndarray) -> np.ndarray:
     pos = np.searchsorted(vocabulary, labels)
     pos = np.minimum(pos, len(vocabulary) - 1)
     return np.where(vocabulary[pos] == labels, pos, -1).astype(np.int64)
+
+
+def _with_groups(data: Interactions, view: ShopView | None) -> Interactions:
+    """The shoppers' interactions with the catalog's groups over the same products (for ALS's
+    catalog_weight); unchanged without a catalog."""
+    if view is None:
+        return data
+    return dataclasses.replace(data, groups=catalog_groups.from_view(view, data.items))
 
 
 def _user_holdout(train: Interactions, split: data_mod.Split) -> Holdout:

@@ -164,3 +164,55 @@ def test_a_loaded_model_folds_in_with_the_fitted_mean_activity(tmp_path: Path) -
     assert loaded.mean_activity == model.mean_activity
     few = interactions.matrix[:3]  # the mean comes from the fit, not from these rows
     np.testing.assert_array_equal(loaded.score(few), model.score(few))
+
+
+def two_groups(catalog_weight: float) -> tuple[ALS, Interactions]:
+    """Items 0-4 form group A, 5-9 group B; shoppers of A buy among 0-3, of B among 5-8, so
+    items 4 and 9 are new: nobody has interacted with them, only their group says what they
+    are."""
+    rng = np.random.default_rng(3)
+    dense = np.zeros((40, 10), dtype=np.float32)
+    for u in range(40):
+        pool = np.arange(0, 4) if u < 20 else np.arange(5, 9)
+        dense[u, rng.choice(pool, size=2, replace=False)] = 1.0
+    groups = sparse.csr_matrix(np.array([[1] * 5 + [0] * 5, [0] * 5 + [1] * 5], dtype=np.float32))
+    data = Interactions(
+        sparse.csr_matrix(dense),
+        np.array([f"u{i}" for i in range(40)]),
+        np.array([f"i{j}" for j in range(10)]),
+        groups,
+    )
+    model = ALS(
+        ALSConfig(
+            factors=4, regularization=0.1, alpha=5.0, iterations=10, catalog_weight=catalog_weight
+        )
+    )
+    model.fit(data)
+    return model, data
+
+
+def test_catalog_groups_give_a_new_item_factors_from_its_group() -> None:
+    model, _ = two_groups(catalog_weight=1.0)
+    assert model.user_factors.shape == (40, 4)  # the groups' pseudo-shoppers are not kept
+    fan_of_a = sparse.csr_matrix(np.array([[1, 1, 0, 0, 0, 0, 0, 0, 0, 0]], dtype=np.float32))
+    scores = model.score(fan_of_a)[0]
+    assert scores[4] > scores[9] + 0.1, scores  # new item of A above new item of B
+    similar = {pid for pid, _, _ in model.neighbours(3).of("i4")}
+    assert similar and similar <= {"i0", "i1", "i2", "i3"}, similar
+
+
+def test_without_catalog_weight_groups_change_nothing() -> None:
+    with_groups, data = two_groups(catalog_weight=0.0)
+    plain = ALS(with_groups.config)
+    plain.fit(Interactions(data.matrix, data.users, data.items))
+    np.testing.assert_array_equal(with_groups.item_factors, plain.item_factors)
+    # A new item stays at zero: nothing tells it apart.
+    np.testing.assert_allclose(with_groups.item_factors[[4, 9]], 0.0, atol=1e-6)
+
+
+def test_groups_must_cover_the_same_items() -> None:
+    base = data()
+    with pytest.raises(ValueError, match="groups"):
+        Interactions(base.matrix, base.users, base.items, sparse.csr_matrix((2, 3)))
+    shard = Interactions(base.matrix, base.users, base.items, sparse.csr_matrix((2, 25)))
+    assert shard.rows(np.arange(5)).groups is shard.groups

@@ -76,7 +76,7 @@ def test_impressions_become_rows_with_positions_and_labels() -> None:
         pa.table({"basket": pa.array([], pa.string()), "product_id": pa.array([], pa.string())}),
     )
     config = training_config.load()
-    prepared = pipeline._prepare(shop, config, T)
+    prepared = pipeline._prepare(shop, config, T, None)
     n = prepared.train.n_items
     found = pipeline._impressions(shop, prepared, {"cf": sparse.identity(n, format="csr")}, 10)
     assert found is not None

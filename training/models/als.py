@@ -17,6 +17,14 @@ Pilászy & Tikk, RecSys 2011), run for a chunk of rows at once in matrix form, s
 sparse products and gathers over the interactions rather than a Python loop over users.
 `cg_steps=0` instead solves every row exactly (batched dense solves), which fold-in always does.
 
+With `catalog_weight` b > 0 and the data's catalog groups (collections, tags, vendors, types),
+each group joins the fit as a pseudo-shopper who interacted with all its products at weight b:
+products of a group are pulled toward a shared direction, and a product nobody has interacted
+with yet gets factors from its groups instead of staying at its random start. It is collective
+matrix factorisation with the item-side matrix as extra rows (Singh & Gordon, KDD 2008).
+On MovieLens-100K, with genres as the groups, b = 0.3 raised validation NDCG@10 by ~0.4% on
+each of three seeds (docs/benchmarks.md). The pseudo-shoppers' factors are not kept.
+
 Items are solved before users in each iteration, so the final user factors are the exact (or
 CG-converged) answer for the final item factors, the same problem fold-in solves for a new
 history: a training user folded in lands where the fit left it.
@@ -65,6 +73,8 @@ class ALSConfig(ModelConfig):
     # most active shoppers do not dominate the item factors (0: off). bench/quality's grid
     # chooses 0.5 on MovieLens-100K validation (docs/benchmarks.md).
     activity_exponent: float = Field(0.0, ge=0.0, le=1.0)
+    # Weight of the catalog groups' pseudo-shoppers (0: off; see the module docstring).
+    catalog_weight: float = Field(0.0, ge=0.0)
 
 
 class ALS:
@@ -87,13 +97,15 @@ class ALS:
         `warm_iterations` more, which is what makes refitting a big shop affordable."""
         check_trainable(data.matrix)
         c = self.config
-        plain = _confidence(data.matrix, c.alpha)
-        active = np.diff(plain.indptr)  # positive cells only, as damping counts them
+        shoppers = _confidence(data.matrix, c.alpha)
+        active = np.diff(shoppers.indptr)  # positive cells only, as damping counts them
         self.mean_activity = float(active[active > 0].mean())
+        groups = _catalog_rows(data.groups, c.catalog_weight, c.alpha)
+        plain = shoppers if groups is None else sparse.vstack([shoppers, groups]).tocsr()
         by_user = self._damped(plain)
         by_item = by_user.T.tocsr()
         rng = np.random.default_rng(c.seed)
-        users = (rng.standard_normal((data.n_users, c.factors)) * 0.01).astype(np.float32)
+        users = (rng.standard_normal((plain.shape[0], c.factors)) * 0.01).astype(np.float32)
         items = (rng.standard_normal((data.n_items, c.factors)) * 0.01).astype(np.float32)
         iterations = c.iterations
         if warm_start is not None and warm_start.item_factors.shape[1] == c.factors:
@@ -109,7 +121,7 @@ class ALS:
             users = self._solve(by_user, items, users)
         if not (np.all(np.isfinite(items)) and np.all(np.isfinite(users))):
             raise ModelFitError("ALS factors diverged (not finite); raise regularization")
-        self.item_factors, self.user_factors = items, users
+        self.item_factors, self.user_factors = items, users[: data.n_users]
         self.items = np.asarray(data.items, dtype=str)
 
     def _solve(
@@ -170,6 +182,17 @@ class ALS:
         if "mean_activity" in arrays:  # artifacts saved before activity_exponent lack it
             model.mean_activity = float(arrays["mean_activity"])
         return model
+
+
+def _catalog_rows(
+    groups: sparse.csr_matrix | None, weight: float, alpha: float
+) -> sparse.csr_matrix | None:
+    """The groups as pseudo-shoppers' confidence rows (alpha·w with w = weight), or None."""
+    if groups is None or weight <= 0 or groups.nnz == 0:
+        return None
+    rows = sparse.csr_matrix(groups, dtype=np.float32, copy=True)
+    rows.data[rows.data > 0] = weight
+    return _confidence(rows, alpha)
 
 
 def _confidence(matrix: sparse.csr_matrix, alpha: float) -> sparse.csr_matrix:

@@ -1,0 +1,59 @@
+"""The catalog's structure as a groups x items matrix, for models that learn from it (ALS's
+catalog_weight, training/models/als.py): one row per collection, tag, vendor and product type
+that holds at least two of the fit's products.
+
+A group of one product says nothing about how products relate, so it is left out; a group
+holding most of the catalog (a "sale" tag, an "all" collection) says little either, and is left
+out above `max_share` of the items.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+from scipy import sparse
+
+from deployments.ranking.view import ShopView
+
+
+def from_labels(
+    items: Sequence[str] | np.ndarray,
+    labels_of: Iterable[tuple[str, Iterable[str]]],
+    max_share: float = 0.5,
+) -> sparse.csr_matrix:
+    """Groups over `items` (the fit's column labels) from (product id, its group labels)
+    pairs; products not among the items are ignored. Rows are sorted by label."""
+    column = {str(item): j for j, item in enumerate(items)}
+    members: dict[str, set[int]] = {}
+    for product_id, labels in labels_of:
+        j = column.get(product_id)
+        if j is None:
+            continue
+        for label in labels:
+            members.setdefault(label, set()).add(j)
+    limit = max_share * len(column)
+    kept = sorted(k for k, v in members.items() if 2 <= len(v) <= limit)
+    rows = np.repeat(np.arange(len(kept)), [len(members[k]) for k in kept])
+    cols = np.fromiter((j for k in kept for j in sorted(members[k])), dtype=np.int64)
+    return sparse.csr_matrix(
+        (np.ones(len(cols), dtype=np.float32), (rows, cols)),
+        shape=(len(kept), len(column)),
+        dtype=np.float32,
+    )
+
+
+def from_view(view: ShopView, items: Sequence[str] | np.ndarray) -> sparse.csr_matrix:
+    """Collections, tags, vendor and product type of each product in the shop's view. Labels
+    are prefixed by their kind, so a tag and a vendor of the same name stay apart."""
+
+    def labels(i: int) -> list[str]:
+        out = [f"collection:{c}" for c in view.collections[i]]
+        out += [f"tag:{t.lower()}" for t in view.tags[i]]
+        if view.vendor[i]:
+            out.append(f"vendor:{view.vendor[i].lower()}")
+        if view.product_type[i]:
+            out.append(f"type:{view.product_type[i].lower()}")
+        return out
+
+    return from_labels(items, ((p.id, labels(i)) for i, p in enumerate(view.products)))
