@@ -14,7 +14,9 @@ Each is a bench.evaluation.Candidate, tuned on validation and tested exactly lik
 MovieLens's items file is the catalog a shop would have (bench/movielens.py load_catalog):
 genres stand for collections, so "session_affinity" (the candidate's genres against the
 user's history) is computed as for a shop, and the release year for the creation date, so
-"age_days" counts from the newest release. Price, vendor, type and tags stay missing.
+"age_days" counts from the newest release. Price, vendor, type and tags stay missing. The
+genres are also the catalog groups Nova ALS may learn from (its grid tries catalog_weight 0
+and 0.3), as a shop's fit takes collections, tags, vendors and types.
 """
 
 from __future__ import annotations

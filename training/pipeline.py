@@ -167,8 +167,10 @@ def _prepare(
     shop: data_mod.ShopData, config: TrainingConfig, now_ts: float, view: ShopView | None
 ) -> _Shop:
     split = data_mod.temporal_split(shop.events, config.validation)
-    train = _with_groups(data_mod.interactions(split.train, config.data, now_ts), view)
-    full = _with_groups(data_mod.interactions(shop.events, config.data, now_ts), view)
+    # Only ALS learns from the catalog's groups, and only with a catalog_weight.
+    catalog = view if config.models.get("als", {}).get("catalog_weight", 0) > 0 else None
+    train = _with_groups(data_mod.interactions(split.train, config.data, now_ts), catalog)
+    full = _with_groups(data_mod.interactions(shop.events, config.data, now_ts), catalog)
     orders = data_mod.baskets(shop.baskets)
     order_train, order_holdout = _order_split(orders)
     return _Shop(
