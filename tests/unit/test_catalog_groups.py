@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pyarrow as pa
+from scipy import sparse
 from support.catalog import product, view
 
 from training import catalog_groups, pipeline
@@ -13,7 +14,7 @@ from training import config as training_config
 from training import data as data_mod
 
 
-def rows_of(matrix, items: list[str]) -> list[set[str]]:  # type: ignore[no-untyped-def]
+def rows_of(matrix: sparse.csr_matrix, items: list[str]) -> list[set[str]]:
     dense = matrix.toarray()
     return [{items[j] for j in np.flatnonzero(row)} for row in dense]
 
