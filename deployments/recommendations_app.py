@@ -253,11 +253,8 @@ def render(view: ShopView, result: engine.Result, token: str, degraded: bool = F
         url = urls.url(
             view.paths[ranked.idx], source=_source(ranked), product_id=view.products[ranked.idx].id
         )
-        parts.append(
-            b"".join(
-                (fragment, b',"url":', to_json(url), b',"reasons":', to_json(ranked.reasons), b"}")
-            )
-        )
+        # One serialisation for both: b'{"url":...,"reasons":[...]}' closes the fragment.
+        parts.append(fragment + b"," + to_json({"url": url, "reasons": ranked.reasons})[1:])
     variant = (
         {"experiment": result.experiment, "name": result.variant} if result.experiment else None
     )

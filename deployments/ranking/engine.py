@@ -65,7 +65,7 @@ class Visitor:
     returning: bool = False
 
 
-@dataclass
+@dataclass(slots=True)
 class Ranked:
     idx: int
     score: float
@@ -160,9 +160,12 @@ def recommend(
     picked, refs = _collect(
         view, chain, eligible, excluded, active, request.limit, context_price, now, variant
     )
-    allowed = eligible.copy()
-    allowed[list(excluded)] = False
-    order, pinned = rules_mod.pin(active, [i for i, _ in picked], allowed, view, request.limit)
+    order: list[int] = [i for i, _ in picked]
+    pinned: dict[int, str] = {}
+    if any(isinstance(rule, rules_mod.Pin) for rule in active):
+        allowed = eligible.copy()
+        allowed[list(excluded)] = False
+        order, pinned = rules_mod.pin(active, order, allowed, view, request.limit)
     scores = dict(picked)
     for i in order[: request.limit]:
         why = _reasons(view, refs.get(i))
@@ -245,7 +248,9 @@ def _blended(
     return s.blend(view, name, weights, anchors)
 
 
-Ref = tuple[s.Candidates, int, list[str]]  # a candidate's source list, position, rule labels
+# A candidate's source list, its position there, its rule labels, and its score and anchor
+# (-1: none) in that list, read in the same numpy call as its neighbours' rather than one by one.
+Ref = tuple[s.Candidates, int, list[str], float, int]
 
 
 def _collect(
@@ -284,9 +289,17 @@ def _collect(
             # answer's order, so take what is still needed and no more.
             part = positions[: limit - len(taken)]
             idx = cands.idx[part]
-            scores = tier + cands.scores[part] / top
-            for i, p, score in zip(idx.tolist(), part.tolist(), scores.tolist(), strict=True):
-                refs[i] = (cands, p, [])
+            raw = cands.scores[part]
+            scores = tier + raw / top
+            for i, p, score, r, a in zip(
+                idx.tolist(),
+                part.tolist(),
+                scores.tolist(),
+                raw.tolist(),
+                _anchors(cands, part),
+                strict=True,
+            ):
+                refs[i] = (cands, p, [], r, a)
                 taken.append((i, score))
             open_[idx] = False
             continue
@@ -302,10 +315,20 @@ def _collect(
             applied = rules_mod.filter_and_order(
                 active, view, idx, tier + scores, context_price=context_price, now=now
             )
-            where = dict(zip(idx.tolist(), part.tolist(), strict=True))
+            where = {
+                i: (p, r, a)
+                for i, p, r, a in zip(
+                    idx.tolist(),
+                    part.tolist(),
+                    cands.scores[part].tolist(),
+                    _anchors(cands, part),
+                    strict=True,
+                )
+            }
             for i, score in zip(applied.idx.tolist(), applied.scores.tolist(), strict=True):
                 labels = applied.reasons.get(i, [])
-                refs[i] = (cands, where[i], labels)
+                p, r, a = where[i]
+                refs[i] = (cands, p, labels, r, a)
                 if any(label.startswith("bury") for label in labels):
                     buried.add(i)
                 taken.append((i, score))
@@ -314,8 +337,14 @@ def _collect(
                 break
     # Tiers keep earlier steps first; a boost may lift a product past another step's.
     taken.sort(key=lambda t: -t[1])
-    taken = [t for t in taken if t[0] not in buried] + [t for t in taken if t[0] in buried]
+    if buried:
+        taken = [t for t in taken if t[0] not in buried] + [t for t in taken if t[0] in buried]
     return taken, refs
+
+
+def _anchors(cands: s.Candidates, part: np.ndarray) -> list[int]:
+    """The anchors of the candidates at positions `part` (-1: none)."""
+    return cands.anchors[part].tolist() if cands.anchors is not None else [-1] * len(part)
 
 
 def _reasons(view: ShopView, ref: Ref | None) -> list[dict[str, Any]]:
@@ -323,14 +352,12 @@ def _reasons(view: ShopView, ref: Ref | None) -> list[dict[str, Any]]:
     from, for neighbours) and the rules that moved it."""
     if ref is None:
         return []
-    cands, n, labels = ref
-    why: dict[str, Any] = {
-        "type": "source",
-        "name": cands.source_at(n),
-        "score": round(float(cands.scores[n]), 4),
-    }
-    if cands.anchors is not None and cands.anchors[n] >= 0:
-        why["anchor"] = view.products[int(cands.anchors[n])].id
+    cands, n, labels, score, anchor = ref
+    why: dict[str, Any] = {"type": "source", "name": cands.source_at(n), "score": round(score, 4)}
+    if anchor >= 0:
+        why["anchor"] = view.products[anchor].id
     if cands.model is not None:
         why["model"] = cands.model
+    if not labels:
+        return [why]
     return [why, *({"type": "rule", "name": label} for label in labels)]

@@ -69,8 +69,13 @@ def blend(
     One pass over every (table, anchor) row at once: the answers are small, so the cost is
     numpy's per-call overhead, and a table-by-table pass made four times the calls."""
     kinds = [k for k, w in weights.items() if w > 0 and k in view.neighbours]
-    rows = [(n, view.neighbours[k].of(a), a, w) for n, k in enumerate(kinds) for a, w in anchors]
-    found = [(n, r, a, w) for n, r, a, w in rows if r is not None]
+    found = []  # (table number, row, anchor, anchor weight), table by table
+    for n, kind in enumerate(kinds):
+        by_item = view.neighbours[kind].by_item
+        for a, w in anchors:
+            row = by_item.get(a)
+            if row is not None:
+                found.append((n, row, a, w))
     if not found:
         return Candidates(source, EMPTY, np.zeros(0))
     size = view.size
@@ -87,22 +92,35 @@ def blend(
     origin = np.array([a for _, _, a, _ in found], dtype=np.int64).repeat(lengths)
     groups, inverse, largest = _grouped(keys, contributions)  # groups: by table, then product
     totals = np.bincount(inverse, weights=contributions)
-    table = groups // size  # sorted, as the groups are
-    starts = np.flatnonzero(np.concatenate(([True], table[1:] != table[:-1])))  # per table
-    best_total = np.maximum.reduceat(totals, starts)
-    scale = np.array([weights[kinds[t]] for t in table[starts].tolist()])
-    per_group = np.arange(len(starts)).repeat(np.diff(np.append(starts, len(table))))
-    scaled = scale[per_group] * totals / best_total[per_group]
+    present = sorted({n for n, _, _, _ in found})
+    if len(present) == 1:  # one table: its products are distinct, no second grouping
+        only = present[0]
+        scaled = weights[kinds[only]] * totals / totals.max()
+        products = groups - only * size
+        ranked = np.lexsort((products, -scaled))
+        return Candidates(
+            source,
+            products[ranked],
+            scaled[ranked],
+            origin[largest[ranked]],
+            [kinds[only]] * len(ranked),
+        )
+    table = groups // size
+    starts = np.searchsorted(groups, np.array(present, dtype=np.int64) * size)  # per table
+    weight, best_total = np.zeros(len(kinds)), np.ones(len(kinds))  # per table
+    weight[present] = [weights[kinds[t]] for t in present]
+    best_total[present] = np.maximum.reduceat(totals, starts)
+    scaled = weight[table] * totals / best_total[table]
     products, by_product, best = _grouped(groups % size, scaled)
     summed = np.bincount(by_product, weights=scaled)
     ranked = np.lexsort((products, -summed))
     chosen = best[ranked]
     return Candidates(
         source,
-        products[ranked].astype(np.int64),
+        products[ranked],
         summed[ranked],
         origin[largest][chosen],
-        [kinds[t] for t in table[chosen].tolist()],
+        np.array(kinds, dtype=object)[table[chosen]].tolist(),
     )
 
 
