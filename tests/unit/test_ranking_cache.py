@@ -30,9 +30,9 @@ def test_hit_returns_the_stored_result_and_answer_until_the_ttl() -> None:
     cache = AnswerCache(10, clock=clock)
     assert cache.get("k") is None
     stored = result("exp")
-    cache.put("k", stored, b"answer")
+    cache.put("k", stored, (b"ans", b"wer"))
     again = cache.get("k")
-    assert again == (stored, b"answer")
+    assert again == (stored, (b"ans", b"wer"))
     assert (cache.hits, cache.misses) == (1, 1)
     clock.now += 10.5
     assert cache.get("k") is None
@@ -40,10 +40,10 @@ def test_hit_returns_the_stored_result_and_answer_until_the_ttl() -> None:
 
 def test_size_is_bounded_least_recently_used_first() -> None:
     cache = AnswerCache(60, max_entries=2, clock=Clock())
-    cache.put("a", result(), b"a")
-    cache.put("b", result(), b"b")
+    cache.put("a", result(), (b"a",))
+    cache.put("b", result(), (b"b",))
     assert cache.get("a") is not None  # a is now the most recently used
-    cache.put("c", result(), b"c")
+    cache.put("c", result(), (b"c",))
     assert cache.get("b") is None and cache.get("a") is not None and cache.get("c") is not None
 
 
