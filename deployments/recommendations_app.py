@@ -28,7 +28,7 @@ from deployments.errors import to_response
 from deployments.ranking import engine, params
 from deployments.ranking.answer_cache import AnswerCache
 from deployments.ranking.params import Parsed, parse
-from deployments.ranking.shopify_json import TrackedUrls
+from deployments.ranking.shopify_json import TrackedUrls, json_text
 from deployments.ranking.state import ShopState, ShopStates
 from deployments.ranking.view import ShopView
 from ingest.errors import NotFound, NovaError, ProductNotFound, StoreUnavailable
@@ -253,17 +253,32 @@ def render(view: ShopView, result: engine.Result, token: str, degraded: bool = F
     ranking = ".".join(rid)
     ref = view.products[result.anchor].id if result.anchor is not None else None
     choice = f"{result.experiment}:{result.variant}" if result.experiment else "nova"
-    urls = TrackedUrls(ranking_id=ranking, ref_product_id=ref, choice=choice)
-    parts = []
+    choice_part, ranking_part, ref_part = TrackedUrls(
+        ranking_id=ranking, ref_product_id=ref, choice=choice
+    ).json_pieces()
+    # Every product as a run of pieces for one join: its fragment, then its url built from
+    # pieces escaped once (per catalog version, or per answer), then its reasons.
+    parts: list[bytes] = []
     for ranked in result.products:
-        fragment = view.json[ranked.idx]
+        i = ranked.idx
+        fragment = view.json[i]
         if fragment is None:  # the engine returns servable products only
             continue
-        url = urls.url(
-            view.paths[ranked.idx], source=_source(ranked), product_id=view.products[ranked.idx].id
+        parts += (
+            fragment,
+            b',"url":"',
+            view.paths[i],
+            choice_part,
+            json_text(_source(ranked)),
+            ranking_part,
+            view.products[i].id.encode(),  # servable products have numeric ids
+            ref_part,
+            b'","reasons":',
+            to_json(ranked.reasons),
+            b"},",
         )
-        # One serialisation for both: b'{"url":...,"reasons":[...]}' closes the fragment.
-        parts.append(fragment + b"," + to_json({"url": url, "reasons": ranked.reasons})[1:])
+    if parts:
+        parts[-1] = b"}"
     variant = (
         {"experiment": result.experiment, "name": result.variant} if result.experiment else None
     )
@@ -275,7 +290,7 @@ def render(view: ShopView, result: engine.Result, token: str, degraded: bool = F
             b'{"intent":',
             to_json(result.intent),
             b',"products":[',
-            b",".join(parts),
+            *parts,
             b"],",
             to_json(tail)[1:],
         )

@@ -4,8 +4,11 @@ currency's minor unit; a product URL carrying pr_* tracking parameters)."""
 from __future__ import annotations
 
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
+
+import pydantic_core
 
 from ingest.records import Product
 
@@ -117,3 +120,15 @@ class TrackedUrls:
 
     def url(self, path: str, *, source: str, product_id: str) -> str:
         return f"{path}{self._choice}{source}{self._ranking}{product_id}{self._ref}"
+
+    def json_pieces(self) -> tuple[bytes, bytes, bytes]:
+        """The shared parts as JSON string content: a url inside a JSON string is
+        path + choice + source + ranking + product id + ref, each escaped on its own (JSON
+        escapes character by character), so an answer escapes the shared parts once."""
+        return json_text(self._choice), json_text(self._ranking), json_text(self._ref)
+
+
+@lru_cache(maxsize=1024)
+def json_text(text: str) -> bytes:
+    """`text` as the content of a JSON string (escaped, without the quotes)."""
+    return pydantic_core.to_json(text)[1:-1]

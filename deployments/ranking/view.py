@@ -14,7 +14,12 @@ import pydantic_core
 
 from deployments.ranking.content import ContentIndex
 from deployments.ranking.cooccurrence import NeighbourTable
-from deployments.ranking.shopify_json import minor_units_factor, product_json, product_path
+from deployments.ranking.shopify_json import (
+    json_text,
+    minor_units_factor,
+    product_json,
+    product_path,
+)
 from ingest.records import Collection, Product
 
 # Collections that group everything or a hand-picked front page: no signal of similarity.
@@ -71,7 +76,8 @@ class ShopView:
     # Each servable product's Shopify JSON, serialised once and without its closing brace, so
     # an answer appends its per-response url and reasons (None: not servable).
     json: list[bytes | None]
-    paths: list[str]  # each product's storefront path (/products/<handle>), quoted once
+    # Each product's storefront path (/products/<handle>), quoted and JSON-escaped once.
+    paths: list[bytes]
     neighbours: dict[str, Neighbours] = field(default_factory=dict)
     # Popularity snapshot: per "signal:window", a score per product; "trending" combined.
     popularity: dict[str, np.ndarray] = field(default_factory=dict)
@@ -151,7 +157,7 @@ def build_view(
         members={c: np.array(ix, dtype=np.int64) for c, ix in members.items()},
         content=ContentIndex(products, ignored),
         json=json,
-        paths=[product_path(p.handle) for p in products],
+        paths=[json_text(product_path(p.handle)) for p in products],
     )
 
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
+from pydantic_core import to_json
 
-from deployments.ranking.shopify_json import TrackedUrls, product_path
+from deployments.ranking.shopify_json import TrackedUrls, json_text, product_path
 
 
 @pytest.mark.parametrize(
@@ -42,3 +43,25 @@ def test_no_viewed_product_leaves_the_reference_empty() -> None:
     )
     assert "&pr_ref_pid=&" in url
     assert parse_qs(urlsplit(url).query, keep_blank_values=True)["pr_ref_pid"] == [""]
+
+
+@pytest.mark.parametrize(
+    ("ranking_id", "choice", "source"),
+    [
+        ("r.0123abcd", "nova", "co_view"),
+        ('r.0123abcd.exp"1.b\\c', 'exp "1":b\\c', 'odd"source'),  # quotes, backslashes
+        ("r.0123abcd.é.ü", "日本:b\n", "tab\there"),  # non-ASCII, control characters
+    ],
+)
+def test_a_url_put_together_from_escaped_pieces_is_the_escaped_url(
+    ranking_id: str, choice: str, source: str
+) -> None:
+    # render() builds each product's url inside the answer's JSON from pieces escaped once per
+    # answer or per catalog version; the result must be exactly the escaped whole url.
+    urls = TrackedUrls(ranking_id=ranking_id, ref_product_id="11", choice=choice)
+    path = product_path('café "crème"')
+    choice_part, ranking_part, ref_part = urls.json_pieces()
+    pieced = b"".join(
+        (json_text(path), choice_part, json_text(source), ranking_part, b"22", ref_part)
+    )
+    assert b'"' + pieced + b'"' == to_json(urls.url(path, source=source, product_id="22"))
