@@ -3,12 +3,15 @@ shopify_json.py): what a storefront link carries back to Shopify's report and No
 
 from __future__ import annotations
 
+import json
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
-from pydantic_core import to_json
+from support.catalog import product, view
 
-from deployments.ranking.shopify_json import TrackedUrls, json_text, product_path
+from deployments.ranking.engine import Ranked, Result
+from deployments.ranking.shopify_json import TrackedUrls, product_path
+from deployments.recommendations_app import render
 
 
 @pytest.mark.parametrize(
@@ -46,22 +49,29 @@ def test_no_viewed_product_leaves_the_reference_empty() -> None:
 
 
 @pytest.mark.parametrize(
-    ("ranking_id", "choice", "source"),
+    ("experiment", "variant", "source"),
     [
-        ("r.0123abcd", "nova", "co_view"),
-        ('r.0123abcd.exp"1.b\\c', 'exp "1":b\\c', 'odd"source'),  # quotes, backslashes
-        ("r.0123abcd.é.ü", "日本:b\n", "tab\there"),  # non-ASCII, control characters
+        (None, None, "co_view"),
+        ('exp"1', "b\\c", 'odd"source'),  # quotes, backslashes
+        ("é", "日本\n", "tab\there"),  # non-ASCII, control characters
     ],
 )
-def test_a_url_put_together_from_escaped_pieces_is_the_escaped_url(
-    ranking_id: str, choice: str, source: str
+def test_an_answer_s_urls_are_the_tracked_urls(
+    experiment: str | None, variant: str | None, source: str
 ) -> None:
-    # render() builds each product's url inside the answer's JSON from pieces escaped once per
-    # answer or per catalog version; the result must be exactly the escaped whole url.
-    urls = TrackedUrls(ranking_id=ranking_id, ref_product_id="11", choice=choice)
-    path = product_path('café "crème"')
-    choice_part, ranking_part, ref_part = urls.json_pieces()
-    pieced = b"".join(
-        (json_text(path), choice_part, json_text(source), ranking_part, b"22", ref_part)
+    # render() writes each url into the answer's JSON from pieces escaped once per answer or
+    # per catalog version, in TrackedUrls.url's order: read back, they must be its urls.
+    handles = ['café "crème"', "back\\slash"]
+    v = view([product(n + 1).model_copy(update={"handle": h}) for n, h in enumerate(handles)])
+    rid = f"r.0123abcd.{experiment}.{variant}" if experiment else "r.0123abcd"
+    reasons = [{"type": "source", "name": source}]
+    result = Result(
+        "related", rid, [Ranked(0, 1.0, reasons), Ranked(1, 0.5, reasons)], experiment, variant, 1
     )
-    assert b'"' + pieced + b'"' == to_json(urls.url(path, source=source, product_id="22"))
+    body = json.loads(render(v, result, "0123abcd"))
+    choice = f"{experiment}:{variant}" if experiment else "nova"
+    urls = TrackedUrls(ranking_id=rid, ref_product_id=v.products[1].id, choice=choice)
+    assert [p["url"] for p in body["products"]] == [
+        urls.url(product_path(h), source=source, product_id=v.products[n].id)
+        for n, h in enumerate(handles)
+    ]

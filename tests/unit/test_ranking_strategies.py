@@ -198,8 +198,9 @@ def _blend_by_hand(
     return [(p, summed[p], best[p][1], best[p][2]) for p in order]
 
 
+@pytest.mark.parametrize("one_table", [False, True])
 @pytest.mark.parametrize("seed", range(6))
-def test_blend_matches_its_definition_product_by_product(seed: int) -> None:
+def test_blend_matches_its_definition_product_by_product(seed: int, one_table: bool) -> None:
     from deployments.ranking import strategies
     from deployments.ranking.view import Neighbours
 
@@ -213,6 +214,9 @@ def test_blend_matches_its_definition_product_by_product(seed: int) -> None:
             scores = rng.integers(1, 5, size=len(neighbours)) / 4.0
             by_item[item] = (neighbours.astype(np.int64), scores, np.ones(len(neighbours)))
         v.neighbours[kind] = Neighbours(kind, by_item)
+    if one_table:  # cf and co_purchase know none of the anchors: only co_view answers
+        v.neighbours["cf"] = Neighbours("cf", {})
+        v.neighbours["co_purchase"] = Neighbours("co_purchase", {})
     anchors = [
         (int(a), float(w))
         for a, w in zip(rng.choice(40, size=6), [1, 0.85, 0.5, 1, 2, 1], strict=True)
