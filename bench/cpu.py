@@ -9,6 +9,11 @@ HAProxy worker replaced when Serve's replicas change: it serves its open connect
 exits) up to their last reading, taken every second. Background processes (the Serve
 controller, Ray's agents) cost about the same CPU per second whatever the load, so their share
 per request grows as throughput falls.
+
+The machine's own counters (/proc/stat) are read around the level too: what the cores spent
+outside the groups (the kernel's softirq work for loopback traffic, other processes), what
+they left idle, and what the hypervisor took. Idle cores mean the target was not CPU-bound:
+something else (one replica's single thread, say) held throughput down.
 """
 
 from __future__ import annotations
@@ -22,6 +27,11 @@ from typing import TypeVar
 
 T = TypeVar("T")
 _TICK = os.sysconf("SC_CLK_TCK")
+# Machine-wide figures measured() adds beside the process groups.
+OTHER = "not in a group (kernel, other processes)"
+IDLE = "idle"
+STOLEN = "stolen by the hypervisor"
+MACHINE = (OTHER, IDLE, STOLEN)
 
 # (group, substring of the command line or process name), first match wins.
 GROUPS: Sequence[tuple[str, str]] = (
@@ -60,6 +70,14 @@ def _processes() -> dict[int, tuple[str, float]]:
     return out
 
 
+def _machine() -> tuple[float, float, float]:
+    """CPU seconds of all cores so far: (busy, idle, stolen), from the first line of
+    /proc/stat (user nice system idle iowait irq softirq steal ...); waiting on I/O is idle."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    idle, stolen = fields[3] + fields[4], fields[7]
+    return (sum(fields) - idle - stolen) / _TICK, idle / _TICK, stolen / _TICK
+
+
 def group_of(command: str) -> str | None:
     for group, needle in GROUPS:
         if needle in command:
@@ -76,7 +94,7 @@ def measured(run: Callable[[], T], every: float = 1.0) -> tuple[T, dict[str, flo
     """run()'s result and the CPU seconds each group used meanwhile; the load generator (this
     process's children, waited for inside run) as "load generator". /proc is read every
     `every` seconds meanwhile, so a process that exits is counted up to its last reading."""
-    before, children = _processes(), _children_cpu()
+    before, children, machine = _processes(), _children_cpu(), _machine()
     last: dict[int, tuple[str, float]] = {}
     done = threading.Event()
 
@@ -101,6 +119,7 @@ def measured(run: Callable[[], T], every: float = 1.0) -> tuple[T, dict[str, flo
         done.set()
         sampler.join()
     read()
+    busy, idle, stolen = (b - a for a, b in zip(machine, _machine(), strict=True))
     used: dict[str, float] = {"load generator": _children_cpu() - children}
     for pid, (command, seconds) in last.items():
         group = group_of(command)
@@ -110,6 +129,9 @@ def measured(run: Callable[[], T], every: float = 1.0) -> tuple[T, dict[str, flo
         # A process that started meanwhile counts from zero; a recycled pid from its new start.
         start = previous[1] if previous is not None and previous[1] <= seconds else 0.0
         used[group] = used.get(group, 0.0) + seconds - start
+    # Per-process and machine counters tick apart: a small negative rest is rounding.
+    used[OTHER] = max(busy - sum(used.values()), 0.0)
+    used[IDLE], used[STOLEN] = idle, stolen
     return result, used
 
 

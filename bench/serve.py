@@ -578,26 +578,37 @@ def render(
 
 def cpu_table(results: dict[str, list[Level]], concurrency: int = 8) -> list[str]:
     """CPU microseconds per request by process group at one concurrency: where the cores went
-    (each level's whole duration; processes of other jobs are not counted)."""
+    (each level's whole duration; processes of other jobs are not counted), then what the
+    machine's counters add: CPU outside the groups, idle and stolen time. With those, a
+    column adds up to the cores' whole capacity per request."""
     levels = {
         name: _pooled([lv for lv in levels if lv.concurrency == concurrency])
         for name, levels in results.items()
         if any(lv.concurrency == concurrency for lv in levels)
     }
     groups = sorted(
-        {g for lv in levels.values() for g, s in lv.cpu.items() if s / lv.duration_s > 0.01},
+        {
+            g
+            for lv in levels.values()
+            for g, s in lv.cpu.items()
+            if s / lv.duration_s > 0.01 and g not in cpu.MACHINE
+        },
         key=lambda g: -max(lv.cpu.get(g, 0.0) / max(lv.requests, 1) for lv in levels.values()),
     )
     lines = [
         f"CPU per request at concurrency {concurrency} (µs, from /proc; bench/cpu.py; a "
-        "target's rounds pooled):",
+        "target's rounds pooled). 'total' adds up the processes above it; the rows below it "
+        "come from the machine's counters (/proc/stat), so a column's total and those rows "
+        "add up to the 2 cores' capacity per request:",
         "",
         "| process | " + " | ".join(levels) + " |",
         "|---|" + "---|" * len(levels),
     ]
-    for group in [*groups, "total"]:
+    for group in [*groups, "total", *cpu.MACHINE]:
         cells = [
-            sum(lv.cpu.values()) if group == "total" else lv.cpu.get(group, 0.0)
+            sum(s for g, s in lv.cpu.items() if g not in cpu.MACHINE)
+            if group == "total"
+            else lv.cpu.get(group, 0.0)
             for lv in levels.values()
         ]
         per_request = [

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+import pytest
 
 from bench import cpu
 
@@ -79,3 +82,20 @@ def test_running_counts_the_processes_with_a_name() -> None:
         time.sleep(0.2)
         assert cpu.running("ServeReplica:bench-test-app:") == before + 2
         assert cpu.running("ServeReplica:bench-test-app:B") == 1
+
+
+def test_the_machine_counters_cover_every_core_for_the_whole_level() -> None:
+    """Processes, the rest of the busy time, idle and stolen time add up to the cores'
+    capacity over the level: nothing is counted twice or missed."""
+    started = time.monotonic()
+    _, used = cpu.measured(lambda: time.sleep(1.5))
+    elapsed = time.monotonic() - started
+    assert sum(used.values()) == pytest.approx(elapsed * (os.cpu_count() or 1), rel=0.1)
+    assert used[cpu.IDLE] > 0.0  # sleeping here leaves a core idle at times
+
+
+def test_cpu_in_no_group_counts_as_other() -> None:
+    with burning(0.6, "bench-test-in-no-group"):
+        _, used = cpu.measured(lambda: time.sleep(1.5))
+    assert cpu.group_of("bench-test-in-no-group") is None
+    assert used[cpu.OTHER] >= 0.4  # other processes on the machine may add to it

@@ -1,9 +1,11 @@
 """bench/serve's comparison of interleaved rounds: ratios pair each Serve round with the no-op
-round taken beside it, and the CPU table pools a target's rounds."""
+round taken beside it, and the CPU table pools a target's rounds and keeps the machine's
+counters out of the processes' total."""
 
 from __future__ import annotations
 
-from bench.serve import Level, _pooled, ratios
+from bench import cpu
+from bench.serve import Level, _pooled, cpu_table, ratios
 
 
 def level(concurrency: int, round_: int, rps: float, cpu: dict[str, float] | None = None) -> Level:
@@ -40,3 +42,26 @@ def test_pooled_rounds_sum_cpu_requests_and_time() -> None:
     assert pooled.cpu == {"replica": 3.0, "proxy": 0.5}
     assert pooled.requests == 3000
     assert pooled.duration_s == 40.0
+
+
+def test_cpu_table_totals_the_processes_and_lists_the_machine_rows_after() -> None:
+    used = {
+        "Recommendations replica": 0.6,
+        "Redis": 0.3,
+        cpu.OTHER: 0.1,
+        cpu.IDLE: 3.0,
+        cpu.STOLEN: 0.05,
+    }
+    lines = cpu_table({"Serve": [level(8, 1, 50, used), level(8, 2, 50, used)]})
+    rows = {line.split(" | ")[0].removeprefix("| "): line.split(" | ")[1] for line in lines[4:]}
+    names = list(rows)
+    # 2000 requests pooled: 1.2 s of replica CPU is 600 µs per request.
+    assert rows == {
+        "Recommendations replica": "600 |",
+        "Redis": "300 |",
+        "total": "900 |",  # the processes only: not idle time, not the kernel's
+        cpu.OTHER: "100 |",
+        cpu.IDLE: "3000 |",
+        cpu.STOLEN: "50 |",
+    }
+    assert names[-4:] == ["total", *cpu.MACHINE]
