@@ -44,7 +44,7 @@ from bench.targets import plain_target, production_settings, serve_target
 from config.settings import Settings
 from deployments.ranking import features
 from deployments.ranking.cooccurrence import compute
-from deployments.recommendations import AUTOSCALING
+from deployments.recommendations import AUTOSCALING, NUM_CPUS
 from deployments.simulate import generate_catalog
 from ingest import shops
 from ingest.popularity import hits
@@ -302,7 +302,7 @@ def _noop() -> Any:
     @serve.deployment(
         max_ongoing_requests=64,
         autoscaling_config=AUTOSCALING,
-        ray_actor_options={"num_cpus": 0.25},
+        ray_actor_options={"num_cpus": NUM_CPUS},
         logging_config={"enable_access_log": False, "log_level": "WARNING"},
     )
     class Noop:
@@ -492,6 +492,16 @@ def main() -> None:
         report.record("serve", text)
 
 
+def deployment_setup() -> str:
+    """The Recommendations deployment's scaling as the code configures it, for the report."""
+    a = AUTOSCALING
+    return (
+        f"the Recommendations deployment autoscaling {a['min_replicas']}-{a['max_replicas']} "
+        f"replicas at {NUM_CPUS} CPU (target {a['target_ongoing_requests']} ongoing requests "
+        "each)"
+    )
+
+
 def render(
     results: dict[str, list[Level]], memory: dict[str, float], args: Any, trees: int, sized: int
 ) -> str:
@@ -508,9 +518,8 @@ def render(
         "autoscaler adds a replica after ~30 s of load above its target. The no-op endpoint "
         f"and Serve are measured in turn, {args.rounds} rounds per level ({args.resettle:.0f} s "
         "of settling before each later round), and compared round by round: the VM's speed "
-        "changes by 2x within minutes. Serve: HAProxy "
-        "ingress, throughput-optimized, the Recommendations deployment autoscaling 1-4 replicas "
-        "at 0.25 CPU (target 8 ongoing requests each); the no-op endpoints run behind the same "
+        f"changes by 2x within minutes. Serve: HAProxy ingress, throughput-optimized, "
+        f"{deployment_setup()}; the no-op endpoints run behind the same "
         "ingress with the same resources, autoscaling and logging (WARNING, no access log), one "
         "answering 35 bytes, one a real related answer's bytes; 'replicas' are the target's at "
         "the end of the level. Plain is the same app in "

@@ -24,6 +24,7 @@ AUTOSCALING = {
     "upscale_delay_s": 10,
     "downscale_delay_s": 120,
 }
+NUM_CPUS = 0.25  # what Ray reserves per replica, for placement; the replica may use a whole core
 
 
 @serve.deployment(
@@ -31,7 +32,7 @@ AUTOSCALING = {
     # Handlers never block: the one Redis round trip per request is awaited.
     max_ongoing_requests=64,
     autoscaling_config=AUTOSCALING,
-    ray_actor_options={"num_cpus": 0.25},
+    ray_actor_options={"num_cpus": NUM_CPUS},
     health_check_period_s=5,
     health_check_timeout_s=5,
     # Serve's INFO records are skipped, not just filtered: even with the access log off, Serve

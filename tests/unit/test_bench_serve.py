@@ -4,8 +4,11 @@ counters out of the processes' total."""
 
 from __future__ import annotations
 
+import pytest
+
 from bench import cpu
-from bench.serve import Level, _pooled, cpu_table, ratios
+from bench.serve import Level, _pooled, cpu_table, deployment_setup, ratios
+from deployments.recommendations import AUTOSCALING
 
 
 def level(concurrency: int, round_: int, rps: float, cpu: dict[str, float] | None = None) -> Level:
@@ -65,3 +68,15 @@ def test_cpu_table_totals_the_processes_and_lists_the_machine_rows_after() -> No
         cpu.STOLEN: "50 |",
     }
     assert names[-4:] == ["total", *cpu.MACHINE]
+
+
+def test_the_report_describes_the_autoscaling_the_code_configures(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert deployment_setup() == (
+        "the Recommendations deployment autoscaling 1-4 replicas at 0.25 CPU (target 8 ongoing "
+        "requests each)"
+    )
+    # Read when the report is written, not copied into its text.
+    monkeypatch.setitem(AUTOSCALING, "target_ongoing_requests", 6)
+    assert "(target 6 ongoing requests each)" in deployment_setup()
