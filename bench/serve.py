@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import dataclasses
 import functools
+import os
 import random
 import statistics
 import subprocess
@@ -608,7 +609,7 @@ def cpu_table(results: dict[str, list[Level]], concurrency: int = 8) -> list[str
         f"CPU per request at concurrency {concurrency} (µs, from /proc; bench/cpu.py; a "
         "target's rounds pooled). 'total' adds up the processes above it; the rows below it "
         "come from the machine's counters (/proc/stat), so a column's total and those rows "
-        "add up to the 2 cores' capacity per request:",
+        f"add up to the {os.cpu_count()} cores' capacity per request:",
         "",
         "| process | " + " | ".join(levels) + " |",
         "|---|" + "---|" * len(levels),
