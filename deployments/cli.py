@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import os
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 
 from config.settings import ConfigError, Settings, load_settings
@@ -24,7 +23,9 @@ def main(argv: list[str] | None = None) -> int:
     serve_p.add_argument("--no-dashboard", action="store_true")
 
     demo_p = sub.add_parser("demo", help="serve + a demo shop fed by simulated shoppers")
-    demo_p.add_argument("--visitors", type=int, default=400)
+    demo_p.add_argument(
+        "--visitors", type=int, help="simulated shoppers (default: demo.DEMO_VISITORS)"
+    )
     demo_p.add_argument("--products", type=int, default=300)
     demo_p.add_argument("--no-dashboard", action="store_true")
     demo_p.add_argument("--exit", action="store_true", help="stop after the report")
@@ -83,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             from deployments import demo
 
             return demo.run(
-                args.visitors,
+                args.visitors or demo.DEMO_VISITORS,
                 args.products,
                 stay=not args.exit,
                 dashboard=not args.no_dashboard,
@@ -114,8 +115,7 @@ def _serve(settings: Settings, *, dashboard: bool) -> int:
     if running.dashboard_url:
         print(f"Ray dashboard: {running.dashboard_url}")
     try:
-        while True:
-            time.sleep(3600)
+        runtime.serve_until_stopped()
     except KeyboardInterrupt:
         pass
     finally:

@@ -33,6 +33,9 @@ from ingest.shopify.orders import ORDER_EVENT
 from ingest.stores import open_stores
 
 DEMO_SHOP = "nova-demo.myshopify.com"
+# Enough shoppers that their orders give every model something to learn and validate on: with
+# 400, the co-purchase model had 5 validation orders, tied popularity at 0 and was rejected.
+DEMO_VISITORS = 1500
 EVENT_NAMES = (
     "page_viewed",
     "collection_viewed",
@@ -223,7 +226,7 @@ async def stored_summary(settings: Settings, shop_id: str, expect_at_least: int)
 
 
 def run(
-    visitors: int = 400,
+    visitors: int = DEMO_VISITORS,
     products: int = 300,
     *,
     stay: bool = True,
@@ -273,8 +276,7 @@ def run(
         print(demo_recs.show(running.api_url, settings, shop.shop_id, catalog, batches), flush=True)
         if stay:
             print("\nServing until Ctrl-C.", flush=True)
-            while True:
-                time.sleep(3600)
+            runtime.serve_until_stopped()
     except KeyboardInterrupt:
         print("\nStopping.")
     finally:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import socket
+import time
 from dataclasses import dataclass
-from typing import Any
+from types import FrameType
+from typing import Any, NoReturn
 
 import ray
 from ray import serve
@@ -94,3 +97,19 @@ def _haproxy_ports() -> dict[str, str]:
 def stop() -> None:
     serve.shutdown()  # type: ignore[no-untyped-call]
     ray.shutdown()
+
+
+def serve_until_stopped() -> NoReturn:
+    """Block until Ctrl-C, SIGTERM (kill, docker stop, systemd) or SIGHUP (a closed terminal),
+    each raised as KeyboardInterrupt for the caller's clean-up (stop()). The handlers go in
+    here, once everything has started: after the demo's training a SIGTERM killed the process
+    outright, through the handler Ray's core had left, and Serve's HAProxy outlived it holding
+    the API port, so the next start could not bind it."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, interrupt)
+    while True:
+        time.sleep(3600)
