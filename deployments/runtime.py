@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 import ray
 from ray import serve
 
-from config.settings import Settings
+from config.settings import ConfigError, Settings
 from deployments.app import deploy
 from ingest.stores import open_stores
 
@@ -56,6 +56,7 @@ def start(
 ) -> Running:
     """Migrate, start a local Ray cluster with Serve, deploy the applications. Extra keyword
     arguments go to ray.init (tests pin the object store size and the metrics port)."""
+    _check_port_free(settings)
     migrate(settings)
     env = {**settings.env(), **SERVE_ENV, **_haproxy_ports()}
     # Ray's own processes (raylet, Serve controller, proxy) inherit the driver's environment;
@@ -79,6 +80,21 @@ def start(
         dashboard_url=dashboard_url,
         applications=names,
     )
+
+
+def _check_port_free(settings: Settings) -> None:
+    """Refuse to start when something listens on the API port already (often a Nova that was
+    not stopped): Serve would start anyway and its HAProxy fail later, in a traceback."""
+    with socket.socket() as s:
+        # A past connection's TIME_WAIT does not count; a listener does.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((settings.http_host, settings.http_port))
+        except OSError as exc:
+            raise ConfigError(
+                f"{settings.http_host}:{settings.http_port} is in use ({exc.strerror}): stop "
+                "what listens there (another `nova serve` or `make demo`?) or set NOVA_HTTP_PORT"
+            ) from exc
 
 
 def _haproxy_ports() -> dict[str, str]:
