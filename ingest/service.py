@@ -163,6 +163,13 @@ class IngestService:
             if promoted:
                 await stores.visitors.drop_pending(shop_id, client_id)
                 result.promoted += len(promoted)
+        elif state is PrivacyState.PENDING and await self._has_consented(shop_id, client_id):
+            # Built before the visitor consented, delivered after (the pixel retries a failed
+            # batch with backoff, and batches overlap): promoted now, as it would have been had
+            # it come first. Held instead, it waited for a consent that had already come, and
+            # was discarded at its TTL.
+            late = [_stamp(e, PrivacyState.GUEST, None) for e in events]
+            return await self._admit(shop_id, client_id, late, PrivacyState.GUEST, result)
         elif state is PrivacyState.PENDING:
             # Held before the ids are claimed: holding is idempotent, so a failure in between
             # leaves a retry able to finish the job rather than seeing "duplicates".
@@ -175,6 +182,12 @@ class IngestService:
         fresh = [e for e in events if e.event_id not in duplicates]
         await self._update_hot_state(shop_id, client_id, fresh, state)
         return fresh
+
+    async def _has_consented(self, shop_id: str, client_id: str) -> bool:
+        """Whether the visitor's session says they consented (guest or authenticated). A refusal
+        leaves no session (forget), and an expired one says nothing: the batch is held then."""
+        visitor = await self._stores.visitors.get(shop_id, client_id)
+        return visitor.privacy_state in (PrivacyState.GUEST.value, PrivacyState.AUTHENTICATED.value)
 
     async def _update_hot_state(
         self, shop_id: str, client_id: str, fresh: list[StoredEvent], state: PrivacyState

@@ -204,6 +204,40 @@ async def test_pending_events_are_promoted_when_consent_arrives(
     assert await stores.events.count(shop.shop_id) == 3
 
 
+async def test_a_pending_batch_delivered_after_consent_is_stored_as_consented(
+    service: IngestService, stores: Stores, shop: Shop
+) -> None:
+    """The pixel retries a failed batch with backoff: one built while the shopper had not
+    decided can land after a batch that carries their consent. Its events happened before the
+    consent, so they are kept as a promoted batch would be, not held for a consent that came."""
+    consented = [pixel.product_viewed(51, client_id="w")]
+    await service.ingest(pixel.batch(shop.shop_id, consented, analytics=True), shop.ingest_key)
+    late = [pixel.product_viewed(50, client_id="w"), pixel.added_to_cart(50, client_id="w")]
+    result = await service.ingest(pixel.batch(shop.shop_id, late, analytics=None), shop.ingest_key)
+    await settle(stores)
+    assert (result.accepted, result.duplicate) == (2, 0)
+    stored = await stores.events.read(shop.shop_id)
+    assert sorted(e.product_id or "" for e in stored) == ["50", "50", "51"]
+    assert {e.privacy_state for e in stored} == {"guest"}
+    assert await stores.visitors.pending(shop.shop_id, "w") == []
+    session = await stores.visitors.get(shop.shop_id, "w")
+    assert session.privacy_state == "guest" and set(session.recent_views) == {"50", "51"}
+    # A retry of that batch is a duplicate, not a second copy.
+    again = await service.ingest(pixel.batch(shop.shop_id, late, analytics=None), shop.ingest_key)
+    await settle(stores)
+    assert (again.accepted, again.duplicate) == (0, 2)
+    assert await stores.events.count(shop.shop_id) == 3
+
+    # After a refusal nothing is kept about the shopper: a late pending batch is only held.
+    refused = [pixel.product_viewed(61, client_id="x")]
+    await service.ingest(pixel.batch(shop.shop_id, refused, analytics=False), shop.ingest_key)
+    late = [pixel.product_viewed(60, client_id="x")]
+    await service.ingest(pixel.batch(shop.shop_id, late, analytics=None), shop.ingest_key)
+    await settle(stores)
+    assert await stores.events.count(shop.shop_id) == 3
+    assert len(await stores.visitors.pending(shop.shop_id, "x")) == 1
+
+
 async def test_pending_events_are_discarded_on_refusal_or_expiry(
     make_settings: object, stores: Stores
 ) -> None:
