@@ -155,7 +155,11 @@ class IngestService:
         stores, s = self._stores, self._settings
         if state.persists_events:
             # Consent has arrived: what the visitor did while pending becomes theirs to keep.
-            held = await stores.visitors.pending(shop_id, client_id)
+            # Marked before the held events are read, in one step, so a pending batch in
+            # flight either sees the consent or is among the events read.
+            held = await stores.visitors.consent(
+                shop_id, client_id, state.value, ttl_s=s.session_ttl_s
+            )
             promoted = [_stamp(e, state, events[0].customer_id if events else None) for e in held]
             duplicates = await stores.admission.admit(
                 shop_id, events, persist=True, promoted=promoted
@@ -163,17 +167,17 @@ class IngestService:
             if promoted:
                 await stores.visitors.drop_pending(shop_id, client_id)
                 result.promoted += len(promoted)
-        elif state is PrivacyState.PENDING and await self._has_consented(shop_id, client_id):
-            # Built before the visitor consented, delivered after (the pixel retries a failed
-            # batch with backoff, and batches overlap): promoted now, as it would have been had
-            # it come first. Held instead, it waited for a consent that had already come, and
-            # was discarded at its TTL.
-            late = [_stamp(e, PrivacyState.GUEST, None) for e in events]
-            return await self._admit(shop_id, client_id, late, PrivacyState.GUEST, result)
         elif state is PrivacyState.PENDING:
             # Held before the ids are claimed: holding is idempotent, so a failure in between
             # leaves a retry able to finish the job rather than seeing "duplicates".
-            await stores.visitors.hold_pending(shop_id, client_id, events, ttl_s=s.pending_ttl_s)
+            if not await stores.visitors.hold_pending(
+                shop_id, client_id, events, ttl_s=s.pending_ttl_s
+            ):
+                # Built before the visitor consented, delivered after (the pixel retries a
+                # failed batch with backoff, and batches overlap): kept as it would have been
+                # had it come first, instead of waiting for a consent that has come.
+                late = [_stamp(e, PrivacyState.GUEST, None) for e in events]
+                return await self._admit(shop_id, client_id, late, PrivacyState.GUEST, result)
             duplicates = await stores.admission.admit(shop_id, events, persist=False)
         else:
             duplicates = await stores.admission.admit(shop_id, events, persist=False)
@@ -182,12 +186,6 @@ class IngestService:
         fresh = [e for e in events if e.event_id not in duplicates]
         await self._update_hot_state(shop_id, client_id, fresh, state)
         return fresh
-
-    async def _has_consented(self, shop_id: str, client_id: str) -> bool:
-        """Whether the visitor's session says they consented (guest or authenticated). A refusal
-        leaves no session (forget), and an expired one says nothing: the batch is held then."""
-        visitor = await self._stores.visitors.get(shop_id, client_id)
-        return visitor.privacy_state in (PrivacyState.GUEST.value, PrivacyState.AUTHENTICATED.value)
 
     async def _update_hot_state(
         self, shop_id: str, client_id: str, fresh: list[StoredEvent], state: PrivacyState

@@ -105,8 +105,17 @@ class VisitorState(Protocol):
 
     async def hold_pending(
         self, shop_id: str, client_id: str, events: Sequence[StoredEvent], *, ttl_s: int
-    ) -> None:
-        """Keep a pending visitor's events until consent arrives or the TTL runs out."""
+    ) -> bool:
+        """Keep a pending visitor's events until consent arrives or the TTL runs out; unless
+        the visitor's session says they consented already (a late batch): then nothing is held
+        and the result is False. Atomic with `consent`: of a hold and a consent racing, either
+        the hold sees the consent or the consent returns the held events."""
+
+    async def consent(
+        self, shop_id: str, client_id: str, state: str, *, ttl_s: int
+    ) -> list[StoredEvent]:
+        """Mark the visitor's session consented (`state`: guest or authenticated) and return the
+        events held for them, in one atomic step (see hold_pending)."""
 
     async def pending(self, shop_id: str, client_id: str) -> list[StoredEvent]: ...
 

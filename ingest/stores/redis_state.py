@@ -82,6 +82,25 @@ for i = 1, 3 do redis.call("EXPIRE", KEYS[i], d.ttl) end
 return 1
 """
 
+# Check and hold in one step, so a consent marked concurrently (RedisVisitors.consent) is
+# either seen here or reads what is held.
+_HOLD_PENDING = """#!lua
+-- KEYS: visitor hash, pending hash; ARGV[1]: JSON {"events": {id: event}, "ttl": seconds}
+local state = redis.call("HGET", KEYS[1], "state")
+if state == "guest" or state == "authenticated" then return 0 end
+local d = cjson.decode(ARGV[1])
+for id, event in pairs(d.events) do redis.call("HSET", KEYS[2], id, event) end
+redis.call("EXPIRE", KEYS[2], d.ttl)  -- sliding: activity keeps a pending session alive
+return 1
+"""
+
+_CONSENT = """#!lua
+-- KEYS: visitor hash, pending hash; ARGV: state, session TTL in seconds
+redis.call("HSET", KEYS[1], "state", ARGV[1])
+redis.call("EXPIRE", KEYS[1], ARGV[2])
+return redis.call("HVALS", KEYS[2])
+"""
+
 # Serving reads a visitor (and their customer) in one command; a pipeline of six commands
 # cost several times more client-side CPU (docs/benchmarks.md).
 _READ_VISITORS = """#!lua flags=no-writes
@@ -111,6 +130,8 @@ class RedisVisitors:
         self._r = client
         self._prefix = prefix
         self._record = client.register_script(_RECORD_SESSION)
+        self._hold = client.register_script(_HOLD_PENDING)
+        self._consent = client.register_script(_CONSENT)
         self._read = ReadScript(url, _READ_VISITORS)
 
     def _keys(self, shop_id: str, client_id: str) -> dict[str, str]:
@@ -174,13 +195,24 @@ class RedisVisitors:
 
     async def hold_pending(
         self, shop_id: str, client_id: str, events: Sequence[StoredEvent], *, ttl_s: int
-    ) -> None:
-        key = self._keys(shop_id, client_id)[keys.PENDING]
-        pipe = self._r.pipeline(transaction=True)
-        pipe.hset(key, mapping={e.event_id: e.to_json() for e in events})
-        pipe.expire(key, ttl_s)  # sliding: activity keeps a pending session alive
+    ) -> bool:
+        k = self._keys(shop_id, client_id)
+        change = {"events": {e.event_id: e.to_json() for e in events}, "ttl": ttl_s}
         async with translated():
-            await pipe.execute()
+            held = await self._hold(
+                keys=[k[keys.VISITOR], k[keys.PENDING]], args=[json.dumps(change)]
+            )
+        return bool(held)
+
+    async def consent(
+        self, shop_id: str, client_id: str, state: str, *, ttl_s: int
+    ) -> list[StoredEvent]:
+        k = self._keys(shop_id, client_id)
+        async with translated():
+            values = await self._consent(
+                keys=[k[keys.VISITOR], k[keys.PENDING]], args=[state, ttl_s]
+            )
+        return sorted((StoredEvent.from_json(v) for v in values), key=lambda e: e.occurred_at)
 
     async def pending(self, shop_id: str, client_id: str) -> list[StoredEvent]:
         async with translated():

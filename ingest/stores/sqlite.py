@@ -273,21 +273,7 @@ class SQLiteVisitors:
 
         def _record(conn: sqlite3.Connection) -> None:
             with transaction(conn):
-                current = _load_visitor(conn, shop_id, client_id)
-                new = session.apply(current, d, state)
-                conn.execute(
-                    "INSERT OR REPLACE INTO visitors VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        shop_id,
-                        client_id,
-                        state,
-                        new.customer_id,
-                        ts(new.last_seen) if new.last_seen else None,
-                        json.dumps(list(new.recent_views)),
-                        json.dumps(sorted(new.cart)),
-                        time.time() + ttl_s,
-                    ),
-                )
+                _save_visitor(conn, shop_id, client_id, d, state, ttl_s)
 
         await self._db.run(_record)
 
@@ -299,11 +285,13 @@ class SQLiteVisitors:
 
     async def hold_pending(
         self, shop_id: str, client_id: str, events: Sequence[StoredEvent], *, ttl_s: int
-    ) -> None:
+    ) -> bool:
         expires = time.time() + ttl_s
 
-        def _hold(conn: sqlite3.Connection) -> None:
+        def _hold(conn: sqlite3.Connection) -> bool:
             with transaction(conn):
+                if _load_visitor(conn, shop_id, client_id).privacy_state in CONSENTED:
+                    return False
                 conn.executemany(
                     "INSERT OR IGNORE INTO pending_events VALUES (?, ?, ?, ?, ?)",
                     [(shop_id, client_id, e.event_id, e.to_json(), expires) for e in events],
@@ -313,18 +301,24 @@ class SQLiteVisitors:
                     "UPDATE pending_events SET expires_at = ? WHERE shop_id = ? AND client_id = ?",
                     (expires, shop_id, client_id),
                 )
+                return True
 
-        await self._db.run(_hold)
+        return await self._db.run(_hold)
+
+    async def consent(
+        self, shop_id: str, client_id: str, state: str, *, ttl_s: int
+    ) -> list[StoredEvent]:
+        def _consent(conn: sqlite3.Connection) -> list[str]:
+            with transaction(conn):
+                _save_visitor(conn, shop_id, client_id, session.delta([]), state, ttl_s)
+                return _held(conn, shop_id, client_id)
+
+        rows = await self._db.run(_consent)
+        return sorted((StoredEvent.from_json(r) for r in rows), key=lambda e: e.occurred_at)
 
     async def pending(self, shop_id: str, client_id: str) -> list[StoredEvent]:
-        rows = await self._db.run(
-            lambda c: c.execute(
-                "SELECT event FROM pending_events WHERE shop_id = ? AND client_id = ? "
-                "AND expires_at >= ?",
-                (shop_id, client_id, time.time()),
-            ).fetchall()
-        )
-        return sorted((StoredEvent.from_json(r[0]) for r in rows), key=lambda e: e.occurred_at)
+        rows = await self._db.run(lambda c: _held(c, shop_id, client_id))
+        return sorted((StoredEvent.from_json(r) for r in rows), key=lambda e: e.occurred_at)
 
     async def drop_pending(self, shop_id: str, client_id: str) -> None:
         await self._db.run(
@@ -344,6 +338,42 @@ class SQLiteVisitors:
                     )
 
         await self._db.run(_forget)
+
+
+CONSENTED = ("guest", "authenticated")
+
+
+def _held(conn: sqlite3.Connection, shop_id: str, client_id: str) -> list[str]:
+    rows = conn.execute(
+        "SELECT event FROM pending_events WHERE shop_id = ? AND client_id = ? AND expires_at >= ?",
+        (shop_id, client_id, time.time()),
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def _save_visitor(
+    conn: sqlite3.Connection,
+    shop_id: str,
+    client_id: str,
+    d: session.SessionDelta,
+    state: str,
+    ttl_s: int,
+) -> None:
+    """Fold a change into the visitor's row; inside a transaction."""
+    new = session.apply(_load_visitor(conn, shop_id, client_id), d, state)
+    conn.execute(
+        "INSERT OR REPLACE INTO visitors VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            shop_id,
+            client_id,
+            state,
+            new.customer_id,
+            ts(new.last_seen) if new.last_seen else None,
+            json.dumps(list(new.recent_views)),
+            json.dumps(sorted(new.cart)),
+            time.time() + ttl_s,
+        ),
+    )
 
 
 def _load_visitor(conn: sqlite3.Connection, shop_id: str, client_id: str) -> Visitor:

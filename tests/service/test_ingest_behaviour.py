@@ -238,6 +238,31 @@ async def test_a_pending_batch_delivered_after_consent_is_stored_as_consented(
     assert len(await stores.visitors.pending(shop.shop_id, "x")) == 1
 
 
+async def test_pending_and_consenting_batches_racing_lose_nothing(
+    service: IngestService, stores: Stores, shop: Shop
+) -> None:
+    """A shopper's undecided batch and their consenting one, handled at the same time (two
+    replicas, or one replica between awaits): whichever order the steps interleave in, both
+    batches' events end up stored and nothing is left held."""
+    import asyncio
+
+    clients = [f"r{n}" for n in range(40)]
+
+    async def pair(client: str) -> None:
+        undecided = [pixel.product_viewed(70, client_id=client)]
+        consenting = [pixel.product_viewed(71, client_id=client)]
+        await asyncio.gather(
+            service.ingest(pixel.batch(shop.shop_id, undecided, analytics=None), shop.ingest_key),
+            service.ingest(pixel.batch(shop.shop_id, consenting, analytics=True), shop.ingest_key),
+        )
+
+    await asyncio.gather(*(pair(c) for c in clients))
+    await settle(stores)
+    assert await stores.events.count(shop.shop_id) == 2 * len(clients)
+    for client in clients:
+        assert await stores.visitors.pending(shop.shop_id, client) == []
+
+
 async def test_pending_events_are_discarded_on_refusal_or_expiry(
     make_settings: object, stores: Stores
 ) -> None:

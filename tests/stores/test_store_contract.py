@@ -132,15 +132,30 @@ async def test_visitor_state_records_holds_and_forgets(stores: Stores) -> None:
     assert visitor.last_seen == NOW - timedelta(seconds=1)
     assert (visitor.customer_id, visitor.privacy_state) == ("9", "guest")
 
-    await stores.visitors.hold_pending(shop, "c1", views[:2], ttl_s=600)
-    await stores.visitors.hold_pending(shop, "c1", views[:2], ttl_s=600)  # idempotent
-    assert [e.event_id for e in await stores.visitors.pending(shop, "c1")] == ["v1", "v2"]
-    await stores.visitors.drop_pending(shop, "c1")
+    # A consented visitor's late pending batch is not held: the caller stores it instead.
+    assert await stores.visitors.hold_pending(shop, "c1", views[:2], ttl_s=600) is False
     assert await stores.visitors.pending(shop, "c1") == []
 
-    await stores.visitors.hold_pending(shop, "c1", views[:1], ttl_s=600)
+    # An undecided one's is, until consent, which marks the session and returns it at once.
+    await stores.visitors.record(shop, "c2", views[:1], state="pending", ttl_s=600)
+    assert await stores.visitors.hold_pending(shop, "c2", views[:2], ttl_s=600) is True
+    assert await stores.visitors.hold_pending(shop, "c2", views[:2], ttl_s=600) is True
+    assert [e.event_id for e in await stores.visitors.pending(shop, "c2")] == ["v1", "v2"]
+    held = await stores.visitors.consent(shop, "c2", "guest", ttl_s=600)
+    assert [e.event_id for e in held] == ["v1", "v2"]  # idempotent holding: one copy each
+    c2 = await stores.visitors.get(shop, "c2")
+    assert (c2.privacy_state, c2.recent_views) == ("guest", ("1",))  # the session is kept
+    assert await stores.visitors.hold_pending(shop, "c2", views[2:], ttl_s=600) is False
+    await stores.visitors.drop_pending(shop, "c2")
+    assert await stores.visitors.pending(shop, "c2") == []
+    # Consent with no session yet starts one that says so.
+    assert await stores.visitors.consent(shop, "c3", "authenticated", ttl_s=600) == []
+    assert (await stores.visitors.get(shop, "c3")).privacy_state == "authenticated"
+
+    assert await stores.visitors.hold_pending(shop, "c4", views[:1], ttl_s=600) is True
+    await stores.visitors.forget(shop, "c4")
     await stores.visitors.forget(shop, "c1")
-    assert await stores.visitors.pending(shop, "c1") == []
+    assert await stores.visitors.pending(shop, "c4") == []
     assert (await stores.visitors.get(shop, "c1")).recent_views == ()
 
 
