@@ -176,8 +176,12 @@ class IngestService:
                 # Built before the visitor consented, delivered after (the pixel retries a
                 # failed batch with backoff, and batches overlap): kept as it would have been
                 # had it come first, instead of waiting for a consent that has come.
+                # Counted as promoted (made durable because consent arrived), not as accepted in
+                # the batch's pending state, which would say they were only held.
                 late = [_stamp(e, PrivacyState.GUEST, None) for e in events]
-                return await self._admit(shop_id, client_id, late, PrivacyState.GUEST, result)
+                stored = await self._admit(shop_id, client_id, late, PrivacyState.GUEST, result)
+                result.promoted += len(stored)
+                return []
             duplicates = await stores.admission.admit(shop_id, events, persist=False)
         else:
             duplicates = await stores.admission.admit(shop_id, events, persist=False)
