@@ -118,9 +118,9 @@ def stop() -> None:
 def serve_until_stopped() -> NoReturn:
     """Block until Ctrl-C, SIGTERM (kill, docker stop, systemd) or SIGHUP (a closed terminal),
     each raised as KeyboardInterrupt for the caller's clean-up (stop()). The handlers go in
-    here, once everything has started: after the demo's training a SIGTERM killed the process
-    outright, through the handler Ray's core had left, and Serve's HAProxy outlived it holding
-    the API port, so the next start could not bind it."""
+    here, once everything has started: a SIGTERM killed `make demo` outright, through the
+    handler Ray's core had left, and Serve's HAProxy outlived it holding the API port, so the
+    next start could not bind it."""
 
     def interrupt(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt(signal.Signals(signum).name)

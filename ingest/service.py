@@ -173,11 +173,9 @@ class IngestService:
             if not await stores.visitors.hold_pending(
                 shop_id, client_id, events, ttl_s=s.pending_ttl_s
             ):
-                # Built before the visitor consented, delivered after (the pixel retries a
-                # failed batch with backoff, and batches overlap): kept as it would have been
-                # had it come first, instead of waiting for a consent that has come.
-                # Counted as promoted (made durable because consent arrived), not as accepted in
-                # the batch's pending state, which would say they were only held.
+                # Built before the visitor consented, delivered after (a retried or overlapping
+                # batch): kept as it would have been had it come first, and counted as promoted,
+                # since accepted in the pending state would say the events were only held.
                 late = [_stamp(e, PrivacyState.GUEST, None) for e in events]
                 stored = await self._admit(shop_id, client_id, late, PrivacyState.GUEST, result)
                 result.promoted += len(stored)

@@ -212,12 +212,12 @@ class RedisVisitors:
             values = await self._consent(
                 keys=[k[keys.VISITOR], k[keys.PENDING]], args=[state, ttl_s]
             )
-        return sorted((StoredEvent.from_json(v) for v in values), key=lambda e: e.occurred_at)
+        return _oldest_first(values)
 
     async def pending(self, shop_id: str, client_id: str) -> list[StoredEvent]:
         async with translated():
             values = await self._r.hvals(self._keys(shop_id, client_id)[keys.PENDING])
-        return sorted((StoredEvent.from_json(v) for v in values), key=lambda e: e.occurred_at)
+        return _oldest_first(values)
 
     async def drop_pending(self, shop_id: str, client_id: str) -> None:
         async with translated():
@@ -229,6 +229,10 @@ class RedisVisitors:
 
     async def close(self) -> None:
         await self._read.close()
+
+
+def _oldest_first(values: Sequence[bytes | str]) -> list[StoredEvent]:
+    return sorted((StoredEvent.from_json(v) for v in values), key=lambda e: e.occurred_at)
 
 
 class RedisPopularity:

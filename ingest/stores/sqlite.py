@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 from ingest import popularity as pop
 from ingest import session
+from ingest.consent import PrivacyState
 from ingest.errors import ShopExists
 from ingest.records import EVENT_COLUMNS, Shop, StoredEvent, Visitor
 from ingest.stores.base import Hit
@@ -290,7 +291,7 @@ class SQLiteVisitors:
 
         def _hold(conn: sqlite3.Connection) -> bool:
             with transaction(conn):
-                if _load_visitor(conn, shop_id, client_id).privacy_state in CONSENTED:
+                if _load_visitor(conn, shop_id, client_id).privacy_state in _CONSENTED:
                     return False
                 conn.executemany(
                     "INSERT OR IGNORE INTO pending_events VALUES (?, ?, ?, ?, ?)",
@@ -308,17 +309,15 @@ class SQLiteVisitors:
     async def consent(
         self, shop_id: str, client_id: str, state: str, *, ttl_s: int
     ) -> list[StoredEvent]:
-        def _consent(conn: sqlite3.Connection) -> list[str]:
+        def _consent(conn: sqlite3.Connection) -> list[StoredEvent]:
             with transaction(conn):
                 _save_visitor(conn, shop_id, client_id, session.delta([]), state, ttl_s)
                 return _held(conn, shop_id, client_id)
 
-        rows = await self._db.run(_consent)
-        return sorted((StoredEvent.from_json(r) for r in rows), key=lambda e: e.occurred_at)
+        return await self._db.run(_consent)
 
     async def pending(self, shop_id: str, client_id: str) -> list[StoredEvent]:
-        rows = await self._db.run(lambda c: _held(c, shop_id, client_id))
-        return sorted((StoredEvent.from_json(r) for r in rows), key=lambda e: e.occurred_at)
+        return await self._db.run(lambda c: _held(c, shop_id, client_id))
 
     async def drop_pending(self, shop_id: str, client_id: str) -> None:
         await self._db.run(
@@ -340,15 +339,16 @@ class SQLiteVisitors:
         await self._db.run(_forget)
 
 
-CONSENTED = ("guest", "authenticated")
+_CONSENTED = (PrivacyState.GUEST.value, PrivacyState.AUTHENTICATED.value)
 
 
-def _held(conn: sqlite3.Connection, shop_id: str, client_id: str) -> list[str]:
+def _held(conn: sqlite3.Connection, shop_id: str, client_id: str) -> list[StoredEvent]:
+    """A visitor's held events, oldest first."""
     rows = conn.execute(
         "SELECT event FROM pending_events WHERE shop_id = ? AND client_id = ? AND expires_at >= ?",
         (shop_id, client_id, time.time()),
     ).fetchall()
-    return [r[0] for r in rows]
+    return sorted((StoredEvent.from_json(r[0]) for r in rows), key=lambda e: e.occurred_at)
 
 
 def _save_visitor(

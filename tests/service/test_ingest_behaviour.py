@@ -3,6 +3,7 @@ backends alike. A production event counts as stored once the writer has moved it
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -246,8 +247,6 @@ async def test_pending_and_consenting_batches_racing_lose_nothing(
     """A shopper's undecided batch and their consenting one, handled at the same time (two
     replicas, or one replica between awaits): whichever order the steps interleave in, both
     batches' events end up stored and nothing is left held."""
-    import asyncio
-
     clients = [f"r{n}" for n in range(40)]
 
     async def pair(client: str) -> int:
@@ -289,7 +288,6 @@ async def test_pending_events_are_discarded_on_refusal_or_expiry(
         pixel.batch(shop.shop_id, [pixel.product_viewed(3, client_id="b")], analytics=None),
         shop.ingest_key,
     )
-    import asyncio
 
     await asyncio.sleep(2.1)
     result = await service.ingest(
