@@ -96,7 +96,10 @@ class VisitorState(Protocol):
     async def record(
         self, shop_id: str, client_id: str, events: Sequence[StoredEvent], *, state: str, ttl_s: int
     ) -> None:
-        """Fold events into the visitor's recent views, cart and last activity."""
+        """Fold events into the visitor's recent views, cart and last activity.
+
+        A `pending` record on a consented session (a batch from before the consent that
+        finished after it) keeps the session's state and its longer TTL."""
 
     async def get(self, shop_id: str, client_id: str) -> Visitor: ...
 

@@ -66,6 +66,13 @@ class RedisHealth:
 _RECORD_SESSION = """#!lua
 -- KEYS: visitor hash, recent-views list, cart set; ARGV[1]: the change as JSON
 local d = cjson.decode(ARGV[1])
+local ttl = d.ttl
+local current = redis.call("HGET", KEYS[1], "state")
+if d.fields.state == "pending" and (current == "guest" or current == "authenticated") then
+  -- A pending batch that finished after its client's consent: the session stays consented.
+  d.fields.state = nil
+  ttl = math.max(ttl, redis.call("TTL", KEYS[1]))
+end
 for _, product in ipairs(d.views) do
   redis.call("LREM", KEYS[2], 0, product)
   redis.call("LPUSH", KEYS[2], product)
@@ -78,7 +85,7 @@ for _, op in ipairs(d.cart) do
   end
 end
 for name, value in pairs(d.fields) do redis.call("HSET", KEYS[1], name, value) end
-for i = 1, 3 do redis.call("EXPIRE", KEYS[i], d.ttl) end
+for i = 1, 3 do redis.call("EXPIRE", KEYS[i], ttl) end
 return 1
 """
 

@@ -360,7 +360,17 @@ def _save_visitor(
     ttl_s: int,
 ) -> None:
     """Fold a change into the visitor's row; inside a transaction."""
-    new = session.apply(_load_visitor(conn, shop_id, client_id), d, state)
+    old = _load_visitor(conn, shop_id, client_id)
+    expires = time.time() + ttl_s
+    if state == PrivacyState.PENDING.value and old.privacy_state in _CONSENTED:
+        # A pending batch that finished after its client's consent: the session stays consented.
+        state = old.privacy_state
+        (kept,) = conn.execute(
+            "SELECT expires_at FROM visitors WHERE shop_id = ? AND client_id = ?",
+            (shop_id, client_id),
+        ).fetchone()
+        expires = max(expires, kept)
+    new = session.apply(old, d, state)
     conn.execute(
         "INSERT OR REPLACE INTO visitors VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (
@@ -371,7 +381,7 @@ def _save_visitor(
             ts(new.last_seen) if new.last_seen else None,
             json.dumps(list(new.recent_views)),
             json.dumps(sorted(new.cart)),
-            time.time() + ttl_s,
+            expires,
         ),
     )
 

@@ -4,6 +4,7 @@ backends alike. A production event counts as stored once the writer has moved it
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -265,6 +266,54 @@ async def test_pending_and_consenting_batches_racing_lose_nothing(
     assert await stores.events.count(shop.shop_id) == 2 * len(clients) == sum(durable)
     for client in clients:
         assert await stores.visitors.pending(shop.shop_id, client) == []
+        # Nor is a session left saying pending by a batch that finished after the consent,
+        # which would hold the client's next late batch again.
+        assert (await stores.visitors.get(shop.shop_id, client)).privacy_state == "guest"
+
+
+async def test_a_pending_batch_finishing_after_the_consent_leaves_the_session_consented(
+    settings: Settings, stores: Stores, shop: Shop
+) -> None:
+    """The interleaving the race above can produce, made certain: the undecided batch holds
+    its events, then the consenting batch runs from start to end, then the undecided batch
+    records its session update. The session must still say consented, so that the client's
+    next late batch is stored at once rather than held again."""
+    service = IngestService(settings, stores)
+
+    class ConsentDuringHold:
+        def __init__(self, inner: object) -> None:
+            self._inner = inner
+            self.consented: object = None
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self._inner, name)
+
+        async def hold_pending(self, *args: object, **kwargs: object) -> bool:
+            held: bool = await self._inner.hold_pending(*args, **kwargs)  # type: ignore[attr-defined]
+            if self.consented is None:
+                consenting = [pixel.product_viewed(81, client_id="y")]
+                self.consented = await service.ingest(
+                    pixel.batch(shop.shop_id, consenting, analytics=True), shop.ingest_key
+                )
+            return held
+
+    visitors = ConsentDuringHold(stores.visitors)
+    racing = IngestService(settings, dataclasses.replace(stores, visitors=visitors))  # type: ignore[arg-type]
+    undecided = [pixel.product_viewed(80, client_id="y")]
+    held = await racing.ingest(
+        pixel.batch(shop.shop_id, undecided, analytics=None), shop.ingest_key
+    )
+    await settle(stores)
+    assert (held.accepted, visitors.consented.promoted) == (1, 1)  # type: ignore[attr-defined]
+    session = await stores.visitors.get(shop.shop_id, "y")
+    assert session.privacy_state == "guest" and set(session.recent_views) == {"80", "81"}
+
+    late = [pixel.product_viewed(82, client_id="y")]
+    result = await service.ingest(pixel.batch(shop.shop_id, late, analytics=None), shop.ingest_key)
+    await settle(stores)
+    assert (result.accepted, result.promoted) == (0, 1)
+    assert await stores.visitors.pending(shop.shop_id, "y") == []
+    assert await stores.events.count(shop.shop_id) == 3
 
 
 async def test_pending_events_are_discarded_on_refusal_or_expiry(

@@ -145,6 +145,10 @@ async def test_visitor_state_records_holds_and_forgets(stores: Stores) -> None:
     assert [e.event_id for e in held] == ["v1", "v2"]  # idempotent holding: one copy each
     c2 = await stores.visitors.get(shop, "c2")
     assert (c2.privacy_state, c2.recent_views) == ("guest", ("1",))  # the session is kept
+    # A pending batch finishing after the consent adds its activity but does not downgrade.
+    await stores.visitors.record(shop, "c2", views[1:2], state="pending", ttl_s=1)
+    c2 = await stores.visitors.get(shop, "c2")
+    assert (c2.privacy_state, c2.recent_views) == ("guest", ("2", "1"))
     assert await stores.visitors.hold_pending(shop, "c2", views[2:], ttl_s=600) is False
     await stores.visitors.drop_pending(shop, "c2")
     assert await stores.visitors.pending(shop, "c2") == []
