@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ray import serve
-from ray.serve import Application
+from ray.serve import Application, RunTarget
 
 from config.settings import Backend, Settings
 from deployments.admin import AdminDeployment
@@ -49,12 +49,18 @@ APPLICATIONS = (
 
 
 def deploy(settings: Settings) -> list[str]:
-    """Deploy every application the backend needs; returns their names. Blocks until each is
-    running (a replica whose constructor fails makes this raise)."""
-    names = []
-    for spec in APPLICATIONS:
-        if spec.production_only and settings.backend is not Backend.PRODUCTION:
-            continue
-        serve.run(spec.app, name=spec.name, route_prefix=spec.route_prefix)
-        names.append(spec.name)
-    return names
+    """Deploy every application the backend needs; returns their names. Blocks until all are
+    running (a replica whose constructor fails makes this raise).
+
+    One request for all of them, so their replicas start side by side: one after another,
+    each waited for, took 17 s here on an idle machine and over 5 minutes beside two busy
+    processes, most of it each replica's worker process starting."""
+    specs = [
+        spec
+        for spec in APPLICATIONS
+        if not (spec.production_only and settings.backend is not Backend.PRODUCTION)
+    ]
+    serve.run_many(
+        [RunTarget(spec.app, name=spec.name, route_prefix=spec.route_prefix) for spec in specs]
+    )
+    return [spec.name for spec in specs]
