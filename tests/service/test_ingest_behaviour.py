@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from conftest import new_shop_domain
@@ -16,8 +17,8 @@ from config.settings import Settings
 from ingest import shops
 from ingest.errors import PayloadTooLarge, RateLimited, UnknownShop
 from ingest.records import Shop
-from ingest.service import IngestService
-from ingest.stores.base import Stores
+from ingest.service import IngestResult, IngestService
+from ingest.stores.base import Stores, VisitorState
 
 
 async def make_shop(stores: Stores, require_consent: bool = True) -> Shop:
@@ -281,15 +282,15 @@ async def test_a_pending_batch_finishing_after_the_consent_leaves_the_session_co
     service = IngestService(settings, stores)
 
     class ConsentDuringHold:
-        def __init__(self, inner: object) -> None:
+        def __init__(self, inner: VisitorState) -> None:
             self._inner = inner
-            self.consented: object = None
+            self.consented: IngestResult | None = None
 
         def __getattr__(self, name: str) -> object:
             return getattr(self._inner, name)
 
-        async def hold_pending(self, *args: object, **kwargs: object) -> bool:
-            held: bool = await self._inner.hold_pending(*args, **kwargs)  # type: ignore[attr-defined]
+        async def hold_pending(self, *args: Any, **kwargs: Any) -> bool:
+            held = await self._inner.hold_pending(*args, **kwargs)
             if self.consented is None:
                 consenting = [pixel.product_viewed(81, client_id="y")]
                 self.consented = await service.ingest(
@@ -304,7 +305,8 @@ async def test_a_pending_batch_finishing_after_the_consent_leaves_the_session_co
         pixel.batch(shop.shop_id, undecided, analytics=None), shop.ingest_key
     )
     await settle(stores)
-    assert (held.accepted, visitors.consented.promoted) == (1, 1)  # type: ignore[attr-defined]
+    assert visitors.consented is not None
+    assert (held.accepted, visitors.consented.promoted) == (1, 1)
     session = await stores.visitors.get(shop.shop_id, "y")
     assert session.privacy_state == "guest" and set(session.recent_views) == {"80", "81"}
 
