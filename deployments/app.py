@@ -52,9 +52,8 @@ def deploy(settings: Settings) -> list[str]:
     """Deploy every application the backend needs; returns their names. Blocks until all are
     running (a replica whose constructor fails makes this raise).
 
-    One request for all of them, so their replicas start side by side: one after another,
-    each waited for, took 17 s here on an idle machine and over 5 minutes beside two busy
-    processes, most of it each replica's worker process starting."""
+    One request for all of them, so their replicas' worker processes, the slow part of a
+    start, come up side by side rather than one after another."""
     specs = [
         spec
         for spec in APPLICATIONS

@@ -32,7 +32,7 @@ SERVE_ENV = {
     "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "2",
     # Serve gives a new proxy 5 s to report ready and otherwise kills it, which fails
     # serve.start. On a busy 2-core machine the HAProxy proxy's worker alone can take longer to
-    # start (reproduced with three busy processes beside the tests), so allow as long as
+    # start (reproduced with two or three busy processes beside it), so allow as long as
     # serve.start itself waits (60 s). On Kubernetes a killed proxy is restarted with a longer
     # timeout each time, so the default is kept there.
     "RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S": "60",
