@@ -111,11 +111,11 @@ def _serve(settings: Settings, *, dashboard: bool) -> int:
     from deployments import runtime
 
     running = runtime.start(settings, dashboard=dashboard)
-    print(f"Nova Pixel serving at {running.api_url} (apps: {', '.join(running.applications)})")
+    ready = f"Nova Pixel serving at {running.api_url} (apps: {', '.join(running.applications)})"
     if running.dashboard_url:
-        print(f"Ray dashboard: {running.dashboard_url}")
+        ready += f"\nRay dashboard: {running.dashboard_url}"
     try:
-        runtime.serve_until_stopped()
+        runtime.serve_until_stopped(ready)
     except KeyboardInterrupt:
         pass
     finally:

@@ -275,8 +275,7 @@ def run(
         )
         print(demo_recs.show(running.api_url, settings, shop.shop_id, catalog, batches), flush=True)
         if stay:
-            print("\nServing until Ctrl-C.", flush=True)
-            runtime.serve_until_stopped()
+            runtime.serve_until_stopped("\nServing until Ctrl-C.")
     except KeyboardInterrupt:
         print("\nStopping.")
     finally:

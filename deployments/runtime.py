@@ -6,10 +6,11 @@ import asyncio
 import os
 import signal
 import socket
+import sys
 import time
 from dataclasses import dataclass
 from types import FrameType
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TextIO
 
 import ray
 from ray import serve
@@ -121,17 +122,21 @@ def stop() -> None:
     ray.shutdown()
 
 
-def serve_until_stopped() -> NoReturn:
-    """Block until Ctrl-C, SIGTERM (kill, docker stop, systemd) or SIGHUP (a closed terminal),
-    each raised as KeyboardInterrupt for the caller's clean-up (stop()). The handlers go in
-    here, once everything has started: a SIGTERM killed `make demo` outright, through the
-    handler Ray's core had left, and Serve's HAProxy outlived it holding the API port, so the
-    next start could not bind it."""
+def serve_until_stopped(ready: str, out: TextIO | None = None) -> NoReturn:
+    """Print `ready`, then block until Ctrl-C, SIGTERM (kill, docker stop, systemd) or SIGHUP (a
+    closed terminal), each raised as KeyboardInterrupt for the caller's clean-up (stop()).
+
+    The handlers go in here, once everything has started: a SIGTERM killed `make demo`
+    outright, through the handler Ray's core had left, and Serve's HAProxy outlived it holding
+    the API port, so the next start could not bind it. They go in before `ready` is printed,
+    since whoever waits for that line may stop us at once (a CI run lost that race when the
+    line was printed first: the SIGTERM came during the write and Ray's handler aborted)."""
 
     def interrupt(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt(signal.Signals(signum).name)
 
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, interrupt)
+    print(ready, file=out or sys.stdout, flush=True)
     while True:
         time.sleep(3600)
