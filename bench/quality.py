@@ -1,6 +1,6 @@
 """bench/quality: offline recommendation quality on MovieLens-100K, Nova against its peers.
 
-    python -m bench.quality [--seeds 3] [--no-record]
+    python -m bench.quality [--seeds 5] [--no-record]
 
 Protocol (bench/evaluation.py): every rating is a positive; per user a random 80/10/10 split
 per seed; full ranking excluding known items; hyperparameters chosen on validation NDCG@10
@@ -126,7 +126,10 @@ def render(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--seeds", type=int, default=3, help="number of seeds (0, 1, ...)")
+    # Five seeds, not the protocol's minimum of three: with three, one seed's paired test could
+    # not tell Nova ALS from implicit's (p=0.39) and the seeds' spread was as large as the
+    # 2% margin the target judges.
+    parser.add_argument("--seeds", type=int, default=5, help="number of seeds (0, 1, ...)")
     parser.add_argument("--no-record", action="store_true", help="print only")
     args = parser.parse_args(argv)
     if args.seeds < 1:
