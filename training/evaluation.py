@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
-from training import metrics
+from training import metrics, topk
 
 KS = (10, 20)
 Scorer = Callable[[np.ndarray], np.ndarray]  # query rows -> dense scores (rows x items)
@@ -33,7 +33,7 @@ class Evaluation:
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     """Column indices of each row's k highest scores, best first (ties: lower index)."""
-    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    part = topk.largest(scores, k)
     order = np.lexsort((part, -np.take_along_axis(scores, part, axis=1)), axis=1)
     return np.take_along_axis(part, order, axis=1)
 
@@ -61,7 +61,9 @@ def evaluate(
     batches: list[dict[str, np.ndarray]] = []
     for start in range(0, len(queries), batch_size):
         batch = queries[start : start + batch_size]
-        scores = np.array(scorer(batch), dtype=np.float64)
+        scores = np.array(scorer(batch))  # a copy: the known items are set to -inf in it
+        if scores.dtype.kind != "f":
+            scores = scores.astype(np.float64)
         if scores.shape != (len(batch), n_items):
             raise ValueError(f"scores {scores.shape}, expected {(len(batch), n_items)}")
         if np.isnan(scores).any():

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict
 from scipy import sparse
 
 from deployments.ranking.cooccurrence import NeighbourTable
+from training import topk
 from training.interactions import Interactions
 
 CONFIG_FILE = "config.json"
@@ -137,7 +138,7 @@ def recommend(
         rows, cols = history.nonzero()
         scores[rows, cols] = -np.inf
     k = min(k, scores.shape[1])
-    top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    top = topk.largest(scores, k)
     order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
     idx = np.take_along_axis(top, order, axis=1)
     return idx, np.take_along_axis(scores, idx, axis=1)
@@ -196,11 +197,7 @@ def top_k_rows(block: np.ndarray, top_k: int, first_row: int = 0) -> sparse.csr_
     k = min(top_k, n)
     if k <= 0 or m == 0:
         return sparse.csr_matrix((m, n), dtype=np.float64)
-    columns = (
-        np.argpartition(-values, k - 1, axis=1)[:, :k]
-        if k < n
-        else np.broadcast_to(np.arange(n), (m, n))
-    )
+    columns = topk.largest(values, k)
     kept = np.take_along_axis(values, columns, axis=1)
     out = sparse.csr_matrix((kept.ravel(), (np.repeat(local, k), columns.ravel())), shape=(m, n))
     out.eliminate_zeros()
