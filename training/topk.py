@@ -2,7 +2,7 @@
 
 Evaluating a shop's models and building their neighbour tables both pick a few dozen columns
 out of rows as wide as the catalog (50,000 products in bench/train). np.argpartition spends
-10-16 ns per entry on that on these machines; at 1M interactions it was most of the fit.
+10-16 ns per entry on that on these machines; at 1M interactions it was half of the fit.
 
 Most of each row cannot be in its top k, and that is cheap to see. For any threshold t with at
 least k entries >= t, the row's top k are the top k of those entries. A good t is the k-th
@@ -48,13 +48,17 @@ def _first_k(values: np.ndarray, columns: np.ndarray, k: int) -> np.ndarray:
     """Of each row's entries (columns ascending along the row; -inf padding at the end), the
     columns of the first k by value descending, then column ascending."""
     kth = np.partition(values, values.shape[1] - k, axis=1)[:, -k, None]
-    above = values > kth
-    tied = values == kth
-    # All entries above the k-th value, and as many of those equal to it as fill k, lowest first.
-    room = k - above.sum(axis=1, keepdims=True)
-    take = above | (tied & (np.cumsum(tied, axis=1) <= room))
+    take = _fill(values > kth, values == kth, k)
     picked: np.ndarray = np.broadcast_to(columns, values.shape)[take].reshape(-1, k)
     return picked
+
+
+def _fill(above: np.ndarray, tied: np.ndarray, k: int) -> np.ndarray:
+    """Where each row's k-th value is known: every entry above it, and as many of those equal
+    to it as fill k, lowest column first (exactly k per row)."""
+    room = k - above.sum(axis=1, keepdims=True)
+    taken: np.ndarray = above | (tied & (np.cumsum(tied, axis=1) <= room))
+    return taken
 
 
 def _ranked(values: np.ndarray) -> np.ndarray:
@@ -92,9 +96,7 @@ def _screened(values: np.ndarray, k: int) -> np.ndarray:
         out[whole] = _whole(values[whole], k)
     if filled.any():
         rows = np.flatnonzero(filled)
-        tied = at_least[rows] & ~above[rows]
-        room = k - n_above[rows, None]
-        take = above[rows] | (tied & (np.cumsum(tied, axis=1) <= room))
+        take = _fill(above[rows], at_least[rows] & ~above[rows], k)
         out[rows] = np.nonzero(take)[1].reshape(-1, k)
     rows = np.flatnonzero(by_at_least | by_above)
     if len(rows):
