@@ -14,7 +14,9 @@ from scipy import sparse
 from training import metrics, topk
 
 KS = (10, 20)
-Scorer = Callable[[np.ndarray], np.ndarray]  # query rows -> dense scores (rows x items)
+# Query rows -> dense scores (rows x items). The evaluation sets the known items' scores to
+# -inf in place, so a scorer returns a new array, not one it keeps.
+Scorer = Callable[[np.ndarray], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,17 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     part = topk.largest(scores, k)
     order = np.lexsort((part, -np.take_along_axis(scores, part, axis=1)), axis=1)
     return np.take_along_axis(part, order, axis=1)
+
+
+def _writable_floats(scores: np.ndarray) -> np.ndarray:
+    """The scorer's array itself where it is a float array of its own (no copy of a block
+    of a catalog's width per batch), else a float copy."""
+    scores = np.asarray(scores)
+    if scores.dtype.kind != "f":
+        return scores.astype(np.float64)
+    if scores.base is not None or not scores.flags.writeable:
+        return scores.copy()
+    return scores
 
 
 def evaluate(
@@ -61,17 +74,16 @@ def evaluate(
     batches: list[dict[str, np.ndarray]] = []
     for start in range(0, len(queries), batch_size):
         batch = queries[start : start + batch_size]
-        scores = np.array(scorer(batch))  # a copy: the known items are set to -inf in it
-        if scores.dtype.kind != "f":
-            scores = scores.astype(np.float64)
+        scores = _writable_floats(scorer(batch))
         if scores.shape != (len(batch), n_items):
             raise ValueError(f"scores {scores.shape}, expected {(len(batch), n_items)}")
-        if np.isnan(scores).any():
+        if np.isnan(scores.max()):  # max is NaN if any score is; one pass, no temporary
             raise ValueError("a model returned NaN scores")
         seen = known[batch]
         scores[np.repeat(np.arange(len(batch)), np.diff(seen.indptr)), seen.indices] = -np.inf
-        wanted = relevant[batch]
-        hits = np.take_along_axis(wanted.toarray() > 0, top_k(scores, depth), axis=1)
+        ranked = top_k(scores, depth)
+        rows = np.repeat(np.arange(len(batch)), depth)
+        hits = (np.asarray(relevant[batch][rows, ranked.ravel()]) > 0).reshape(ranked.shape)
         hits = np.pad(hits, ((0, 0), (0, max(ks) - depth)))
         batches.append(metrics.all_at(hits, counts[batch], ks))
     names = [f"{m}@{k}" for m in metrics.METRICS for k in ks]

@@ -1,15 +1,20 @@
 """The k largest entries of each row of a wide dense score matrix.
 
 Evaluating a shop's models and building their neighbour tables both pick a few dozen columns
-out of rows as wide as the catalog (50,000 products in bench/train). np.argpartition spends
-10-16 ns per entry on that on these machines; at 1M interactions it was half of the fit.
+out of rows as wide as the catalog (50,000 products in bench/train). np.argpartition costs
+3-16 ns per entry on these machines, depending on the CPU's SIMD support; at 1M interactions
+it was half of the fit.
 
-Most of each row cannot be in its top k, and that is cheap to see. For any threshold t with at
-least k entries >= t, the row's top k are the top k of those entries. A good t is the k-th
-largest of the maxima of B >= k blocks of the row: k different blocks each hold an entry >= t,
-and few entries beat it. Only those few are partitioned. Where most of a row ties at t (sparse
-scores, where t is often 0), the entries above t are the candidates, or, if fewer than k, they
-and the first entries equal to t are the answer. Other rows (NaN) are partitioned whole.
+Most of each row cannot be in its top k, and that is cheap to see. Split the row into B >= k
+blocks and take each block's maximum (one pass at memory speed). The k-th largest maximum t
+is a threshold that at least k entries reach, one in each of the k blocks whose maximum
+reaches it, and no other block holds an entry >= t. So the top k are among those k blocks'
+entries >= t: a gather of k/B of the row, sorted. That is the first path.
+
+Rows where many blocks' maxima tie at t (sparse scores, where t is often 0) take the second:
+the entries >= t, or > t, are the candidates if they are few, and where fewer than k are
+above t the answer is they and the first entries equal to t. Rows with NaN, or where t is not
+finite, or with too many candidates, are partitioned whole.
 """
 
 from __future__ import annotations
@@ -18,6 +23,9 @@ import numpy as np
 
 # Below this width, or when k is a large share of it, partitioning whole rows is as fast.
 _MIN_WIDTH = 4096
+# Blocks per k: the first path gathers 1/_GATHER_BLOCKS_PER_K of a row, the second screens
+# with k * _BLOCKS_PER_K block maxima.
+_GATHER_BLOCKS_PER_K = 8
 _BLOCKS_PER_K = 4
 # A row with more candidates than this many times k is partitioned whole.
 _MAX_CANDIDATES_PER_K = 16
@@ -40,8 +48,49 @@ def largest(values: np.ndarray, k: int) -> np.ndarray:
     out = np.empty((m, k), dtype=np.intp)
     step = max(1, _CHUNK_ELEMENTS // n)
     for lo in range(0, m, step):
-        out[lo : lo + step] = _screened(values[lo : lo + step], k)
+        chunk = values[lo : lo + step]
+        answered = _gathered(chunk, k, out[lo : lo + step])
+        rest = np.flatnonzero(~answered)
+        if len(rest):
+            out[lo + rest] = _screened(chunk[rest], k)
     return out
+
+
+def _gathered(values: np.ndarray, k: int, out: np.ndarray) -> np.ndarray:
+    """The first path: writes the rows it can answer into `out` and says which those are."""
+    m, n = values.shape
+    blocks = k * _GATHER_BLOCKS_PER_K
+    width = n // blocks
+    whole_blocks = values[:, : blocks * width].reshape(m, blocks, width)
+    block_max = whole_blocks.max(axis=2)  # NaN anywhere in a block makes its maximum NaN
+    tail = values[:, blocks * width :]
+    maxima = block_max if tail.shape[1] == 0 else np.column_stack([block_max, tail.max(axis=1)])
+    t = np.partition(maxima, maxima.shape[1] - k, axis=1)[:, -k]
+    hit = block_max >= t[:, None]
+    answered: np.ndarray = (
+        np.isfinite(t)
+        & ~np.isnan(maxima).any(axis=1)
+        & (np.count_nonzero(hit, axis=1) <= k * _GATHER_BLOCKS_PER_K // 2)
+    )
+    rows = np.flatnonzero(answered)
+    if len(rows) == 0:
+        return answered
+    row, block = np.nonzero(hit[rows])
+    row = rows[row]
+    gathered = whole_blocks[row, block]  # (blocks hit, width)
+    at, offset = np.nonzero(gathered >= t[row, None])
+    cand_row, cand_col = row[at], block[at] * width + offset
+    cand_value = gathered[at, offset]
+    if tail.shape[1]:
+        t_row, t_col = np.nonzero(tail[rows] >= t[rows, None])
+        cand_row = np.concatenate([cand_row, rows[t_row]])
+        cand_col = np.concatenate([cand_col, blocks * width + t_col])
+        cand_value = np.concatenate([cand_value, tail[rows[t_row], t_col]])
+    # Each answered row has at least k candidates; its first k by value, then column.
+    order = np.lexsort((cand_col, -cand_value.astype(np.float64), cand_row))
+    first = np.searchsorted(cand_row[order], rows)
+    out[rows] = np.sort(cand_col[order][first[:, None] + np.arange(k)], axis=1)
+    return answered
 
 
 def _first_k(values: np.ndarray, columns: np.ndarray, k: int) -> np.ndarray:

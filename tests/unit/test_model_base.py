@@ -59,3 +59,34 @@ def test_gram_counts_rows_with_a_positive_value_not_stored_entries(tmp_path: Pat
 def test_recommend_refuses_k_below_one() -> None:
     with pytest.raises(ValueError, match="k must be"):
         base.recommend(Popularity(), sparse.csr_matrix((1, 0)), 0)
+
+
+def _top_k_rows_by_sorting(block: np.ndarray, top_k: int, first_row: int) -> np.ndarray:
+    """The reference: diagonal and non-positive entries (NaN too) zeroed, each row stably
+    sorted, the positive entries among its first top_k kept."""
+    values = np.nan_to_num(block.astype(np.float64), nan=0.0)
+    rows = np.arange(len(values))
+    inside = first_row + rows < values.shape[1]
+    values[rows[inside], first_row + rows[inside]] = 0.0
+    values[values <= 0] = 0.0
+    out = np.zeros_like(values)
+    order = np.argsort(-values, axis=1, kind="stable")[:, :top_k]
+    np.put_along_axis(out, order, np.take_along_axis(values, order, axis=1), axis=1)
+    return out
+
+
+@pytest.mark.parametrize("first_row", [0, 300, 9_995])
+def test_top_k_rows_matches_a_stable_sort_of_each_row(first_row: int) -> None:
+    rng = np.random.default_rng(first_row)
+    block = rng.standard_normal((12, 10_000)).astype(np.float32)
+    block[np.arange(12), (first_row + np.arange(12)) % 10_000] = 9.0  # the diagonal is best
+    block[1] = np.round(block[1])  # ties
+    block[2, ::7] = np.nan
+    block[3] = -np.abs(block[3])  # nothing positive
+    block[4] = np.where(rng.random(10_000) < 0.002, rng.random(10_000), 0.0)  # sparse
+    for top_k in (1, 20, 100):
+        got = base.top_k_rows(block, top_k, first_row)
+        np.testing.assert_array_equal(
+            got.toarray(), _top_k_rows_by_sorting(block, top_k, first_row)
+        )
+        assert got.nnz == np.count_nonzero(got.data)  # no explicit zeros

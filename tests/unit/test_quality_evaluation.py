@@ -85,3 +85,17 @@ def test_wrong_shapes_and_nan_are_refused() -> None:
     deep = evaluate(Fixed([[0, 1, 2, 3, 4]] * 2), SPLIT.train, SPLIT.test, ks=(5, 6))
     assert deep.mean("hit@6") == deep.mean("hit@5")
     assert deep.mean("precision@6") == pytest.approx(deep.mean("precision@5") * 5 / 6)
+
+
+def test_a_view_of_the_models_own_scores_is_not_written_into() -> None:
+    """The evaluation sets known items to -inf in the scores; a scorer that hands out a view
+    of an array it keeps gets that array back untouched."""
+    kept = np.array([[9.0, 5, 1, 0, 0], [0, 0, 0, 9, 8]])
+
+    class Viewing(Fixed):
+        def score(self, users: np.ndarray) -> np.ndarray:
+            return kept[users.min() : users.max() + 1]
+
+    result = evaluate(Viewing([]), SPLIT.known("valid"), SPLIT.relevant("valid"), ks=(1,))
+    assert result.per_query["hit@1"].tolist() == [1.0]
+    assert kept.tolist() == [[9.0, 5, 1, 0, 0], [0, 0, 0, 9, 8]]

@@ -99,3 +99,24 @@ def test_sparse_scores_take_the_screened_paths(monkeypatch: pytest.MonkeyPatch) 
     expected = _expected(values, k)
     monkeypatch.setattr(topk, "_whole", refuse)
     np.testing.assert_array_equal(topk.largest(values, k), expected)
+
+
+def test_dense_rows_are_answered_by_gathering_a_few_blocks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Rows without NaN or mass ties at the threshold (a model's dense scores, with known
+    items at -inf) never reach the screening or whole-row paths."""
+
+    def refuse(values: np.ndarray, k: int) -> np.ndarray:
+        raise AssertionError("a row went past the first path")
+
+    rng = np.random.default_rng(7)
+    values = rng.standard_normal((50, 50_003)).astype(np.float32)  # a remainder block too
+    values[:, rng.choice(50_003, 300, replace=False)] = -np.inf
+    values[0, -2] = 100.0  # the best entry in the remainder
+    values[1, :8] = 50.0  # ties among the best
+    expected = {k: _expected(values, k) for k in (1, 10, 100)}
+    monkeypatch.setattr(topk, "_screened", refuse)
+    monkeypatch.setattr(topk, "_whole", refuse)
+    for k, want in expected.items():
+        np.testing.assert_array_equal(topk.largest(values, k), want)

@@ -186,22 +186,22 @@ _DENSE_CHUNK_ELEMENTS = 1 << 23
 
 def top_k_rows(block: np.ndarray, top_k: int, first_row: int = 0) -> sparse.csr_matrix:
     """The top_k positive off-diagonal entries of each row of a dense block of an item x item
-    matrix whose first row is item `first_row`, as sparse rows."""
-    # float32 blocks stay float32: at 50 000 items a row block is the largest temporary.
-    values = np.array(block, dtype=np.result_type(block.dtype, np.float32))
-    m, n = values.shape
-    local = np.arange(m)
-    inside = first_row + local < n
-    values[local[inside], first_row + local[inside]] = 0.0
-    values[~(values > 0)] = 0.0  # also drops NaN
-    k = min(top_k, n)
-    if k <= 0 or m == 0:
+    matrix whose first row is item `first_row`, as sparse rows (ties: lower column first).
+    The block is only read: the top_k + 1 entries of each row hold its top_k off the
+    diagonal, and those are filtered, which spares copying and masking the whole block."""
+    m, n = block.shape
+    k = min(top_k + 1, n)
+    if top_k <= 0 or m == 0 or n == 0:
         return sparse.csr_matrix((m, n), dtype=np.float64)
-    columns = topk.largest(values, k)
-    kept = np.take_along_axis(values, columns, axis=1)
-    out = sparse.csr_matrix((kept.ravel(), (np.repeat(local, k), columns.ravel())), shape=(m, n))
-    out.eliminate_zeros()
-    return out
+    columns = topk.largest(block, k)  # NaN ranks last and is never positive
+    values = np.take_along_axis(block, columns, axis=1).astype(np.float64)
+    order = np.lexsort((columns, -values), axis=1)
+    columns = np.take_along_axis(columns, order, axis=1)
+    values = np.take_along_axis(values, order, axis=1)
+    keep = (columns != (first_row + np.arange(m))[:, None]) & (values > 0)
+    keep &= np.cumsum(keep, axis=1) <= top_k
+    rows = np.broadcast_to(np.arange(m)[:, None], columns.shape)
+    return sparse.csr_matrix((values[keep], (rows[keep], columns[keep])), shape=(m, n))
 
 
 def top_k_table(
