@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
-from training import metrics, topk
+from training import metrics, threads, topk
 
 KS = (10, 20)
 # Query rows -> dense scores (rows x items). The evaluation sets the known items' scores to
@@ -71,9 +71,8 @@ def evaluate(
         raise ValueError("nothing to rank: no items")
     counts = np.diff(relevant.indptr) if n_relevant is None else np.asarray(n_relevant)
     queries = np.flatnonzero(counts > 0)
-    batches: list[dict[str, np.ndarray]] = []
-    for start in range(0, len(queries), batch_size):
-        batch = queries[start : start + batch_size]
+
+    def evaluate_batch(batch: np.ndarray) -> dict[str, np.ndarray]:
         scores = _writable_floats(scorer(batch))
         if scores.shape != (len(batch), n_items):
             raise ValueError(f"scores {scores.shape}, expected {(len(batch), n_items)}")
@@ -85,7 +84,13 @@ def evaluate(
         rows = np.repeat(np.arange(len(batch)), depth)
         hits = (np.asarray(relevant[batch][rows, ranked.ravel()]) > 0).reshape(ranked.shape)
         hits = np.pad(hits, ((0, 0), (0, max(ks) - depth)))
-        batches.append(metrics.all_at(hits, counts[batch], ks))
+        return metrics.all_at(hits, counts[batch], ks)
+
+    # Batches are independent: they run on every core (training/threads.py).
+    batches = threads.map_blocks(
+        evaluate_batch,
+        (queries[start : start + batch_size] for start in range(0, len(queries), batch_size)),
+    )
     names = [f"{m}@{k}" for m in metrics.METRICS for k in ks]
     per_query = {
         name: np.concatenate([b[name] for b in batches]) if batches else np.zeros(0)

@@ -43,6 +43,7 @@ from pydantic import Field
 from scipy import sparse
 
 from deployments.ranking.cooccurrence import NeighbourTable
+from training import threads
 from training.interactions import Interactions
 from training.models.base import (
     ModelConfig,
@@ -163,7 +164,9 @@ class ALS:
         )
         n = len(unit)
         step = max(1, _SOLVE_ELEMENTS // max(n, 1))
-        blocks = [top_k_rows(unit[lo : lo + step] @ unit.T, top_k, lo) for lo in range(0, n, step)]
+        blocks = threads.map_blocks(
+            lambda lo: top_k_rows(unit[lo : lo + step] @ unit.T, top_k, lo), range(0, n, step)
+        )
         cosine = sparse.vstack(blocks, format="csr") if blocks else sparse.csr_matrix((0, 0))
         return NeighbourTable.from_scores(self.kind, self.items, cosine, top_k)
 
@@ -235,8 +238,12 @@ def _solve_cg(
     """Improves x in place by `steps` conjugate-gradient steps on every row's system
     (gram + Yᵀ diag(alpha·w_u) Y) x_u = Σ_i (1 + alpha·w_ui) y_i."""
     budget = max(1, _GATHER_ELEMENTS // fixed.shape[1])
-    for lo, hi in _row_chunks(confidence.indptr, budget):
+
+    def solve(span: tuple[int, int]) -> None:  # chunks write disjoint rows of x
+        lo, hi = span
         _cg_chunk(x[lo:hi], confidence[lo:hi], fixed, gram, steps)
+
+    threads.map_blocks(solve, _row_chunks(confidence.indptr, budget))
 
 
 def _cg_chunk(

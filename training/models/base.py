@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict
 from scipy import sparse
 
 from deployments.ranking.cooccurrence import NeighbourTable
-from training import topk
+from training import threads, topk
 from training.interactions import Interactions
 
 CONFIG_FILE = "config.json"
@@ -215,9 +215,9 @@ def top_k_table(
     else:
         dense = np.asarray(similarity)
         step = max(1, _DENSE_CHUNK_ELEMENTS // max(dense.shape[1], 1))
-        blocks = [
-            top_k_rows(dense[lo : lo + step], top_k, lo) for lo in range(0, dense.shape[0], step)
-        ]
+        blocks = threads.map_blocks(
+            lambda lo: top_k_rows(dense[lo : lo + step], top_k, lo), range(0, dense.shape[0], step)
+        )
         matrix = (
             sparse.vstack(blocks, format="csr")
             if blocks
