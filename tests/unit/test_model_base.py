@@ -90,3 +90,38 @@ def test_top_k_rows_matches_a_stable_sort_of_each_row(first_row: int) -> None:
             got.toarray(), _top_k_rows_by_sorting(block, top_k, first_row)
         )
         assert got.nnz == np.count_nonzero(got.data)  # no explicit zeros
+
+
+@pytest.mark.parametrize("density", [0.002, 0.3])
+def test_sparse_similarities_cut_as_dense_blocks_give_from_scores_table(
+    density: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Dense enough blocks of a sparse similarity are cut to their top k as dense rows first;
+    the table is the one from_scores gives the whole matrix (ties, negatives, the diagonal,
+    duplicate entries)."""
+    rng = np.random.default_rng(11)
+    n = 600
+    similarity = sparse.random(n, n, density=density, random_state=rng, format="coo")
+    similarity.data = np.round(similarity.data * 8 - 2)  # ties and non-positive values
+    duplicated = sparse.coo_matrix(
+        (
+            np.r_[similarity.data, similarity.data[:50]],
+            (
+                np.r_[similarity.row, similarity.row[:50]],
+                np.r_[similarity.col, similarity.col[:50]],
+            ),
+        ),
+        shape=(n, n),
+    ).tocsr()
+    duplicated.setdiag(9.0)
+    items = np.array([f"p{i}" for i in range(n)])
+    expected = NeighbourTable.from_scores("x", items, duplicated, 5)
+    monkeypatch.setattr(base, "_PICK_CHUNK_ELEMENTS", 7 * n)  # several blocks
+    cut = base._sparse_top_k(duplicated, 5)
+    if density > 0.1:
+        assert cut.nnz <= 5 * n  # the blocks were cut
+    else:
+        assert cut.nnz == duplicated.nnz  # left whole for from_scores
+    table = top_k_table("x", items, duplicated, 5)
+    for item in items:
+        assert table.of(item) == expected.of(item)
