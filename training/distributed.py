@@ -3,8 +3,12 @@
 Gram models need XᵀX and column sums over all users. Those are sums over rows, so each Ray
 Train worker computes them for a disjoint shard of users and the driver adds the shards up
 (no numeric all-reduce is needed, which Ray offers only through torch). Each worker writes its
-statistics into its checkpoint directory; Train V2 merges the workers' checkpoint files into
-one directory, where the driver finds one file per rank.
+statistics as Arrow tensor files straight into the run's directory on the storage filesystem
+(the configured storage_path, local or a bucket; else a temporary directory) and reports that
+directory as its checkpoint without an upload: at 10M interactions a shard's Gram is ~0.8 GB,
+and writing it to a local directory, then copying it into storage and reading it from a zip
+archive cost ~3 s of Ray Train's ~4 s on top of the compute. The driver reads one set of
+files per rank from there.
 
 Shards are assigned by row number modulo the number of workers, put in the object store once
 by the driver and fetched by each worker: a worker reads only its own shard.
@@ -23,21 +27,20 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow.fs as pafs
 import ray
 import ray.train
-from ray.train import Checkpoint, RunConfig, ScalingConfig
+from ray.train import Checkpoint, CheckpointUploadMode, RunConfig, ScalingConfig
 from ray.train.v2.api.data_parallel_trainer import DataParallelTrainer
 from scipy import sparse
 
 from training.config import RayConfig
 from training.models.base import Gram
 
-GRAM_FILE = "{task}.rank{rank}.npz"
-GRAM_DIR_PREFIX = "nova-gram-"
+STATISTICS_DIR = "statistics"
 
 
 @dataclass(frozen=True)
@@ -70,10 +73,17 @@ def gram_statistics(tasks: Sequence[GramTask], config: RayConfig, *, name: str) 
     # Local mode runs the loop in this process: the shards need no trip through the object
     # store (nor a Ray cluster at all).
     put = ray.put if config.num_workers > 0 else (lambda value: value)
-    loop_config = {
-        "tasks": [(t.name, t.statistics, [put(s) for s in shards(t.matrix, world)]) for t in tasks]
-    }
     with run_storage(config) as storage:
+        run_name = f"{name}-{time.time_ns()}"
+        # Inside the run's own directory: only there does Ray Train accept a checkpoint it
+        # need not upload.
+        output = f"{storage.rstrip('/')}/{run_name}/{STATISTICS_DIR}"
+        loop_config = {
+            "output": output,
+            "tasks": [
+                (t.name, t.statistics, [put(s) for s in shards(t.matrix, world)]) for t in tasks
+            ],
+        }
         trainer = DataParallelTrainer(
             _gram_loop,
             train_loop_config=loop_config,
@@ -81,26 +91,21 @@ def gram_statistics(tasks: Sequence[GramTask], config: RayConfig, *, name: str) 
                 num_workers=config.num_workers,
                 resources_per_worker={"CPU": config.cpus_per_worker},
             ),
-            run_config=RunConfig(name=f"{name}-{time.time_ns()}", storage_path=storage),
+            run_config=RunConfig(name=run_name, storage_path=storage),
         )
         started = time.perf_counter()
         result = trainer.fit()
         seconds = time.perf_counter() - started
         if result.checkpoint is None:
             raise RuntimeError(f"Ray Train run {name} reported no statistics")
-        grams = {}
-        try:
-            with result.checkpoint.as_directory() as directory:
-                for task in tasks:
-                    parts = [
-                        Gram.from_npz(Path(directory) / GRAM_FILE.format(task=task.name, rank=r))
-                        for r in range(world)
-                    ]
-                    grams[task.name] = functools.reduce(Gram.merge, parts)
-        finally:
-            # Local mode reports the loop's own directory (nothing is uploaded): ours to remove.
-            if Path(result.checkpoint.path).name.startswith(GRAM_DIR_PREFIX):
-                shutil.rmtree(result.checkpoint.path, ignore_errors=True)
+        fs, directory = pafs.FileSystem.from_uri(output)
+        grams = {
+            task.name: functools.reduce(
+                Gram.merge,
+                (Gram.read(fs, f"{directory}/{task.name}.rank{r}") for r in range(world)),
+            )
+            for task in tasks
+        }
     return TrainRun(grams, seconds)
 
 
@@ -121,19 +126,19 @@ def run_storage(config: RayConfig) -> Iterator[str]:
 
 def _gram_loop(config: dict[str, Any]) -> None:
     rank = ray.train.get_context().get_world_rank()
-    # Not a TemporaryDirectory: in local mode the reported checkpoint is this directory itself
-    # (nothing is uploaded), so it must outlive the loop; Train deletes it after an upload.
-    directory = tempfile.mkdtemp(prefix=GRAM_DIR_PREFIX)
+    fs, directory = pafs.FileSystem.from_uri(config["output"])
+    fs.create_dir(directory)
     rows = 0
     for name, statistics, refs in config["tasks"]:
         shard = refs[rank]
         gram = statistics(ray.get(shard) if isinstance(shard, ray.ObjectRef) else shard)
-        gram.to_npz(Path(directory) / GRAM_FILE.format(task=name, rank=rank))
+        gram.write(fs, f"{directory}/{name}.rank{rank}")
         rows += gram.rows
+    # Every rank reports the same directory; each wrote only its own files there.
     ray.train.report(
         {"rows": rows},
-        checkpoint=Checkpoint.from_directory(directory),
-        delete_local_checkpoint_after_upload=True,
+        checkpoint=Checkpoint(directory, filesystem=fs),
+        checkpoint_upload_mode=CheckpointUploadMode.NO_UPLOAD,
     )
 
 

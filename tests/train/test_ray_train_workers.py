@@ -5,6 +5,7 @@ is learnt."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -53,6 +54,9 @@ def test_gram_models_fit_the_same_on_one_and_two_workers(
             name="equal",
         )
         assert run.grams["ease"].rows == data.n_users
+        # Each rank wrote its statistics straight into the run's directory in storage.
+        written = sorted(p.name for p in Path(tmp).glob("equal-*/statistics/ease.rank*.data.arrow"))
+        assert written == [f"ease.rank{r}.data.arrow" for r in range(max(workers, 1))]
         for kind, model in models.items():
             model.fit_statistics(run.grams[kind], data.items)  # type: ignore[attr-defined]
             scores[(kind, workers)] = model.score(data.matrix[:50])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pyarrow.fs as pafs
 import pytest
 from scipy import sparse
 
@@ -50,9 +51,12 @@ def test_gram_counts_rows_with_a_positive_value_not_stored_entries(tmp_path: Pat
     )
     gram = Gram.of(matrix)
     np.testing.assert_array_equal(gram.counts, [1, 1])
-    gram.to_npz(tmp_path / "gram.npz")
-    again = Gram.from_npz(tmp_path / "gram.npz")
+    gram.write(pafs.LocalFileSystem(), str(tmp_path / "gram"))
+    again = Gram.read(pafs.LocalFileSystem(), str(tmp_path / "gram"))
     np.testing.assert_array_equal(again.cooccurrence.toarray(), gram.cooccurrence.toarray())
+    np.testing.assert_array_equal(again.totals, gram.totals)
+    np.testing.assert_array_equal(again.counts, gram.counts)
+    assert again.counts.dtype == np.int64
     assert again.rows == 2
 
 
