@@ -7,10 +7,17 @@ so a fit in one process used one of this machine's two cores for most of its tim
 each block runs on one of a pool of threads, one per core, and BLAS is held to one thread
 meanwhile so the two do not oversubscribe the cores. A block's result does not depend on
 which thread ran it, or when: the answer is the same as one thread's.
+
+What the blocks free stays in their threads' malloc arenas (glibc hands arena memory back to
+the system only from the top of a heap), so after each pool the free pages are handed back
+with malloc_trim: a 10M-interaction fit with two Ray Train workers peaked at 7.20 GiB of
+resident memory in the fitting process without it and at 6.61 GiB with it.
 """
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import os
 import threading
 from collections.abc import Callable, Iterable
@@ -45,5 +52,23 @@ def map_blocks(fn: Callable[[T], R], blocks: Iterable[T]) -> list[R]:
         _inside.active = True
         return fn(block)
 
-    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(run, work))
+    try:
+        with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
+            return list(pool.map(run, work))
+    finally:
+        release_freed_memory()
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        return None
+
+
+def release_freed_memory() -> None:
+    """Hand the malloc arenas' free pages back to the system (glibc only; else nothing)."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
