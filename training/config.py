@@ -42,6 +42,9 @@ class RayConfig(Strict):
     num_workers: int = Field(ge=0, description="Ray Train workers; 0 runs in the driver.")
     cpus_per_worker: float = Field(gt=0)
     storage_path: str | None = None
+    poll_interval_s: float = Field(
+        0.2, gt=0, description="How often Ray Train's controller checks on its workers."
+    )
     # Starting a worker group costs ~10 s: smaller work runs in the driver (local mode).
     # (0: always use the workers.)
     min_interactions: int = Field(0, ge=0, description="Interactions for the Gram run on workers.")

@@ -274,7 +274,7 @@ def fit_on_ray(
     from ray.train import Checkpoint, RunConfig, ScalingConfig
     from ray.train.xgboost import XGBoostTrainer
 
-    from training.distributed import ensure_ray, run_storage
+    from training.distributed import controller_polling, ensure_ray, run_storage
 
     ensure_ray()
     world = max(ray_config.num_workers, 1)
@@ -283,7 +283,7 @@ def fit_on_ray(
         return [ray.put(data.take(np.flatnonzero(data.qid % world == r))) for r in range(world)]
 
     loop_config = {"train": shard(train), "valid": shard(valid)}
-    with run_storage(ray_config) as storage:
+    with run_storage(ray_config) as storage, controller_polling(ray_config):
         trainer = XGBoostTrainer(
             functools.partial(_xgb_loop, params, config),
             train_loop_config=loop_config,
