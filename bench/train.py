@@ -33,6 +33,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -206,7 +207,7 @@ def child_overhead() -> dict[str, Any]:
     return out
 
 
-def _rounds(runs: dict[str, Any]) -> dict[str, list[float]]:
+def _rounds(runs: dict[str, Callable[[], float]]) -> dict[str, list[float]]:
     """Seconds of every run, OVERHEAD_ROUNDS times, the runs interleaved within a round."""
     seconds: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(OVERHEAD_ROUNDS):

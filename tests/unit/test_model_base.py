@@ -57,7 +57,7 @@ def test_gram_counts_rows_with_a_positive_value_not_stored_entries(tmp_path: Pat
     np.testing.assert_array_equal(again.totals, gram.totals)
     np.testing.assert_array_equal(again.counts, gram.counts)
     assert again.counts.dtype == np.int64
-    # In numpy's memory and writable, as np.load gave them: fits may work in place.
+    # Writable, as np.load gave them: a fit may work on them in place.
     assert again.cooccurrence.data.flags.writeable and again.totals.flags.writeable
     assert again.rows == 2
 

@@ -101,7 +101,7 @@ class Gram:
     def write(self, fs: pafs.FileSystem, prefix: str) -> None:
         """One Arrow tensor file per array, `prefix.<name>.arrow` on `fs` (a local directory or
         a bucket): written and read back without the copies a zip (npz) archive costs, which
-        matters at ~1 GB per shard for a big shop."""
+        matters at ~0.8 GB per shard for a 10M-interaction shop."""
         c = self.cooccurrence.tocsr()
         arrays = {
             "data": c.data,
