@@ -204,6 +204,8 @@ def test_ray_job_submit_fits_and_publishes(head: Head, tmp_path: Path) -> None:
     print(f"ray job submit: {seconds:.1f}s")
     output = submitted.stdout + submitted.stderr
     assert submitted.returncode in (0, 1), output[-4000:]
+    # A job that ended before printing its report: show why (Ray's lines are on stderr).
+    assert "{" in submitted.stdout.splitlines(), output[-4000:]
     report = job_report(submitted.stdout)
     # The job's exit status is its report's verdict: 1 when a fit was rejected.
     assert (submitted.returncode == 0) == report["ok"], (submitted.returncode, report)
