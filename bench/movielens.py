@@ -121,6 +121,7 @@ class Catalog:
 
     genres: tuple[frozenset[str], ...]
     released: np.ndarray  # float64 unix seconds of 1 January of the release year; NaN unknown
+    titles: tuple[str, ...]  # "" unknown
 
 
 def parse_items(text: str, item_tokens: tuple[str, ...]) -> Catalog:
@@ -130,15 +131,17 @@ def parse_items(text: str, item_tokens: tuple[str, ...]) -> Catalog:
         raise ValueError("empty .item file")
     names = [field.split(":", 1)[0] for field in lines[0].split("\t")]
     try:
-        item_col, year_col, genre_col = (
-            names.index(n) for n in ("item_id", "release_year", "class")
+        item_col, title_col, year_col, genre_col = (
+            names.index(n) for n in ("item_id", "movie_title", "release_year", "class")
         )
     except ValueError as exc:
-        raise ValueError(f"no item_id/release_year/class column in header {lines[0]!r}") from exc
-    found: dict[str, tuple[frozenset[str], float]] = {}
+        raise ValueError(
+            f"no item_id/movie_title/release_year/class column in header {lines[0]!r}"
+        ) from exc
+    found: dict[str, tuple[frozenset[str], float, str]] = {}
     for line in lines[1:]:
         row = line.split("\t")
-        if len(row) <= max(item_col, year_col, genre_col):
+        if len(row) <= max(item_col, title_col, year_col, genre_col):
             continue
         year = row[year_col].strip()
         released = (
@@ -146,11 +149,12 @@ def parse_items(text: str, item_tokens: tuple[str, ...]) -> Catalog:
             if year.isdigit()
             else np.nan
         )
-        found[row[item_col]] = (frozenset(row[genre_col].split()), released)
-    known = [found.get(token, (frozenset(), np.nan)) for token in item_tokens]
+        found[row[item_col]] = (frozenset(row[genre_col].split()), released, row[title_col])
+    known = [found.get(token, (frozenset(), np.nan, "")) for token in item_tokens]
     return Catalog(
-        genres=tuple(g for g, _ in known),
-        released=np.array([r for _, r in known], dtype=np.float64),
+        genres=tuple(g for g, _, _ in known),
+        released=np.array([r for _, r, _ in known], dtype=np.float64),
+        titles=tuple(t for _, _, t in known),
     )
 
 

@@ -15,8 +15,9 @@ MovieLens's items file is the catalog a shop would have (bench/movielens.py load
 genres stand for collections, so "session_affinity" (the candidate's genres against the
 user's history) is computed as for a shop, and the release year for the creation date, so
 "age_days" counts from the newest release. Price, vendor, type and tags stay missing. The
-genres are also the catalog groups Nova ALS may learn from (its grid tries catalog_weight 0
-and 0.3), as a shop's fit takes collections, tags, vendors and types.
+genres and the titles' words are also the catalog groups Nova ALS may learn from (its grid
+tries catalog_weight 0 and 0.3), as a shop's fit takes collections, tags, vendors, types and
+title words.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import scipy.sparse as sp
 from bench.evaluation import Candidate, Params
 from bench.movielens import Catalog
 from deployments.ranking import features
+from deployments.ranking.content import title_words
 from training import catalog_groups, rerank
 from training.config import RerankerConfig
 from training.interactions import Interactions
@@ -72,10 +74,15 @@ def _interactions(matrix: sp.csr_matrix, groups: sp.csr_matrix | None = None) ->
     )
 
 
-def genre_groups(catalog: Catalog) -> sp.csr_matrix:
-    """The genres as catalog groups (as collections would be for a shop), over item indices."""
+def catalog_groups_of(catalog: Catalog) -> sp.csr_matrix:
+    """The catalog groups a shop's fit would take (training/catalog_groups.py from_view), over
+    item indices: the genres as collections, and the title words."""
     items = np.arange(len(catalog.genres)).astype(str)
-    return catalog_groups.from_labels(items, zip(items.tolist(), catalog.genres, strict=True))
+    labels = (
+        [f"collection:{g}" for g in genres] + [f"word:{w}" for w in title_words(title)]
+        for genres, title in zip(catalog.genres, catalog.titles, strict=True)
+    )
+    return catalog_groups.from_labels(items, zip(items.tolist(), labels, strict=True))
 
 
 class NovaModel:
@@ -285,8 +292,8 @@ KNN_GRID = {
 
 def nova_candidates(catalog: Catalog | None = None) -> list[Candidate]:
     """Nova's pipelines in the comparison; with a catalog, the re-ranker reads it and ALS
-    may learn from its genres (catalog_weight > 0)."""
-    groups = genre_groups(catalog) if catalog is not None else None
+    may learn from its genres and title words (catalog_weight > 0)."""
+    groups = catalog_groups_of(catalog) if catalog is not None else None
     return [
         Candidate("Nova item-kNN", _model("item_knn"), KNN_GRID),
         Candidate("Nova EASE", _model("ease"), {"l2": (100.0, 200.0, 300.0, 500.0, 1000.0)}),

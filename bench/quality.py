@@ -107,9 +107,11 @@ def render(
         "rankings, on a machine possibly shared with other jobs. Nova's re-ranker learns from "
         "held-out slices of each user's training items (bench/nova.py) and reads the items' "
         "genres (as collections) and release years (as creation dates) from ml-100k.item, as "
-        "it reads a shop's catalog; Nova ALS may learn from the same genres as catalog "
-        "groups (catalog_weight > 0: each genre a pseudo-user of its items), which the "
-        "peers' libraries have no input for. No model learns from validation or test items.",
+        "it reads a shop's catalog; Nova ALS may learn from the same genres and from the "
+        "titles' words as catalog groups (catalog_weight > 0: each genre, and each word of "
+        "two or more titles, a pseudo-user of its items), as a shop's fit takes collections "
+        "and title words; the peers' libraries have no input for them. No model learns from "
+        "validation or test items.",
         "",
         *table(results, KS[0], with_params=True),
         "",

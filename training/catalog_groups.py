@@ -1,6 +1,12 @@
 """The catalog's structure as a groups x items matrix, for models that learn from it (ALS's
-catalog_weight, training/models/als.py): one row per collection, tag, vendor and product type
-that holds at least two of the fit's products.
+catalog_weight, training/models/als.py): one row per collection, tag, vendor, product type and
+title word that holds at least two of the fit's products.
+
+Title words are there because titles name what a product is ("linen", "espresso"), in shops
+whose tags and types are sparse too; serving's content similarity reads them as well
+(deployments/ranking/content.py). On MovieLens-100K, adding the titles' words to the genres
+moved Nova ALS's validation NDCG@10 by +0.0002 (mean of five seeds; 3 of 5 up): within the
+seeds' noise, so no loss where genres already group every film.
 
 A group of one product says nothing about how products relate, so it is left out; a group
 holding most of the catalog (a "sale" tag, an "all" collection) says little either, and is left
@@ -14,6 +20,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 from scipy import sparse
 
+from deployments.ranking.content import title_words
 from deployments.ranking.view import ShopView
 
 
@@ -44,8 +51,9 @@ def from_labels(
 
 
 def from_view(view: ShopView, items: Sequence[str] | np.ndarray) -> sparse.csr_matrix:
-    """Collections, tags, vendor and product type of each product in the shop's view. Labels
-    are prefixed by their kind, so a tag and a vendor of the same name stay apart."""
+    """Collections, tags, vendor, product type and title words of each product in the shop's
+    view. Labels are prefixed by their kind, so a tag and a vendor of the same name stay
+    apart."""
 
     def labels(i: int) -> list[str]:
         out = [f"collection:{c}" for c in view.collections[i]]
@@ -54,6 +62,7 @@ def from_view(view: ShopView, items: Sequence[str] | np.ndarray) -> sparse.csr_m
             out.append(f"vendor:{view.vendor[i].lower()}")
         if view.product_type[i]:
             out.append(f"type:{view.product_type[i].lower()}")
+        out += [f"word:{w}" for w in title_words(view.products[i].title)]
         return out
 
     return from_labels(items, ((p.id, labels(i)) for i, p in enumerate(view.products)))

@@ -23,6 +23,12 @@ _WORD = re.compile(r"[a-z][a-z0-9-]{2,}")
 _CACHE_LIMIT = 20_000
 
 
+def title_words(title: str) -> set[str]:
+    """The words of a product title that can say what it is like: case-folded, three or more
+    characters, starting with a letter (sizes and years say little)."""
+    return set(_WORD.findall(title.lower()))
+
+
 def features(product: Product, ignored_collections: frozenset[str]) -> list[tuple[str, float]]:
     out: list[tuple[str, float]] = []
     if product.product_type:
@@ -35,8 +41,7 @@ def features(product: Product, ignored_collections: frozenset[str]) -> list[tupl
     ]
     if product.vendor:
         out.append(("vendor:" + product.vendor.lower(), FIELD_WEIGHTS["vendor"]))
-    words = set(_WORD.findall(product.title.lower()))
-    out += [("word:" + w, FIELD_WEIGHTS["word"]) for w in sorted(words)]
+    out += [("word:" + w, FIELD_WEIGHTS["word"]) for w in sorted(title_words(product.title))]
     return out
 
 

@@ -60,10 +60,30 @@ def test_a_shops_view_gives_collections_tags_vendors_and_types_apart() -> None:
     items = ["1", "2", "3", "4", "5", "6"]
     groups = catalog_groups.from_view(shop, items)
     found = sorted(sorted(r) for r in rows_of(groups, items))
-    # c1, c2, tag cotton, tag acme (apart from vendor acme), vendors, types: Acme and Tee
-    # cover 1-2, Other and Mug 3-4, Third and Cap 5-6; labels case-folded.
-    assert found == sorted([["1", "2"]] * 4 + [["3", "4"]] * 4 + [["5", "6"]] * 2), found
-    assert groups.shape == (10, 6)
+    # c1, c2, tag cotton, tag acme (apart from vendor acme), vendors, types, and the titles'
+    # words ("Tee 1", "Tee 2", ...): Acme, Tee and "tee" cover 1-2, Other, Mug and "mug" 3-4,
+    # Third, Cap and "cap" 5-6; labels case-folded.
+    assert found == sorted([["1", "2"]] * 5 + [["3", "4"]] * 5 + [["5", "6"]] * 3), found
+    assert groups.shape == (13, 6)
+
+
+def test_title_words_group_products_whose_titles_share_them() -> None:
+    products = [
+        product(1, title="Linen Shirt", vendor="v1", product_type="t1"),
+        product(2, title="Linen trousers, 32", vendor="v2", product_type="t2"),
+        product(3, title="Espresso cup", vendor="v3", product_type="t3"),
+        product(4, title="Espresso CUP (XL)", vendor="v4", product_type="t4"),
+        product(5, title="Mug", vendor="v5", product_type="t5"),
+    ]
+    items = ["1", "2", "3", "4", "5"]
+    groups = catalog_groups.from_view(view(products), items)
+    # "linen" and "espresso", "cup" case-folded; "32" and "xl" are not words; one-product
+    # words (shirt, trousers, mug) say nothing.
+    assert sorted(sorted(r) for r in rows_of(groups, items)) == [
+        ["1", "2"],
+        ["3", "4"],
+        ["3", "4"],
+    ]
 
 
 def test_a_shops_fit_gives_als_the_groups_only_with_a_catalog_weight() -> None:

@@ -57,8 +57,9 @@ ITEM = (
 )
 
 
-def test_the_catalog_follows_the_item_indices_and_reads_genres_and_year() -> None:
+def test_the_catalog_follows_the_item_indices_and_reads_genres_year_and_title() -> None:
     catalog = movielens.parse_items(ITEM, ("302", "242", "999", "404"))
+    assert catalog.titles == ("L.A. Confidential", "Kolya", "Unrated elsewhere", "")
     assert catalog.genres[0] == {"Crime", "Film-Noir", "Mystery", "Thriller"}
     assert catalog.genres[1] == {"Comedy"}
     assert catalog.genres[3] == frozenset()  # not in the file
@@ -66,6 +67,10 @@ def test_the_catalog_follows_the_item_indices_and_reads_genres_and_year() -> Non
     assert np.isnan(catalog.released[2]) and np.isnan(catalog.released[3])
     with pytest.raises(ValueError, match="release_year"):
         movielens.parse_items("item_id:token\tclass:token_seq\n1\tDrama\n", ("1",))
+    with pytest.raises(ValueError, match="movie_title"):
+        movielens.parse_items(
+            "item_id:token\trelease_year:token\tclass:token_seq\n1\t1995\tDrama\n", ("1",)
+        )
 
 
 def test_the_catalog_is_extracted_from_the_same_wheel(tmp_path: Path) -> None:

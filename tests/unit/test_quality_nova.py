@@ -6,7 +6,7 @@ import numpy as np
 
 from bench.evaluation import interaction_matrix
 from bench.movielens import Catalog
-from bench.nova import PIPELINE_MODELS, RerankedPipeline
+from bench.nova import PIPELINE_MODELS, RerankedPipeline, catalog_groups_of
 from deployments.ranking import features
 
 GENRES = (
@@ -15,7 +15,17 @@ GENRES = (
     frozenset({"Comedy"}),
     frozenset({"Comedy", "Drama"}),
 )
-CATALOG = Catalog(genres=GENRES, released=np.array([8.2e8, 8.5e8, np.nan, 8.8e8]))
+TITLES = ("Star Trek: Generations", "Star Trek IV", "Kolya", "Heat")
+CATALOG = Catalog(genres=GENRES, released=np.array([8.2e8, 8.5e8, np.nan, 8.8e8]), titles=TITLES)
+
+
+def test_als_groups_are_the_genres_and_the_words_titles_share() -> None:
+    groups = catalog_groups_of(CATALOG)
+    members = sorted(np.flatnonzero(row).tolist() for row in groups.toarray())
+    # Comedy (2, 3), "star" and "trek" (0, 1); Drama holds 3 of the 4 films, over the half a
+    # group may hold; War, "generations", "kolya" and "heat" hold one film each, and "iv" is
+    # too short to be a word.
+    assert members == [[0, 1], [0, 1], [2, 3]], members
 
 
 def test_genres_are_collections_and_release_dates_the_creation_time() -> None:

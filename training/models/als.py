@@ -17,15 +17,15 @@ Pilászy & Tikk, RecSys 2011), run for a chunk of rows at once in matrix form, s
 sparse products and gathers over the interactions rather than a Python loop over users.
 `cg_steps=0` instead solves every row exactly (batched dense solves), which fold-in always does.
 
-With `catalog_weight` b > 0 and the data's catalog groups (collections, tags, vendors, types),
-each group joins the fit as a pseudo-shopper who interacted with all its products at weight b:
-products of a group are pulled toward a shared direction, and a column nobody has interacted
-with gets factors from its groups instead of zeros. It is collective matrix factorisation with
-the item-side matrix as extra rows (Singh & Gordon, KDD 2008). A shop's fit has columns only for
-the products with interactions in its window, so there it is the products with few of them that
-lean on their groups. On MovieLens-100K, with genres as the groups, b = 0.3 raised validation
-NDCG@10 by 0.3-0.4% on each of three seeds (docs/benchmarks.md). The pseudo-shoppers' factors
-are not kept.
+With `catalog_weight` b > 0 and the data's catalog groups (collections, tags, vendors, types,
+title words; training/catalog_groups.py), each group joins the fit as a pseudo-shopper who
+interacted with all its products at weight b: products of a group are pulled toward a shared
+direction, and a column nobody has interacted with gets factors from its groups instead of
+zeros. It is collective matrix factorisation with the item-side matrix as extra rows (Singh &
+Gordon, KDD 2008). A shop's fit has columns only for the products with interactions in its
+window, so there it is the products with few of them that lean on their groups. On
+MovieLens-100K, with genres as the groups, b = 0.3 raised validation NDCG@10 by 0.3-0.4% on each
+of three seeds (docs/benchmarks.md). The pseudo-shoppers' factors are not kept.
 
 Items are solved before users in each iteration, so the final user factors are the exact (or
 CG-converged) answer for the final item factors, the same problem fold-in solves for a new
