@@ -157,8 +157,8 @@ def render(runs: list[dict[str, Any]], visitors: int) -> str:
             f"| popularity | {col('cf', 'popularity_ndcg@10')} |"
         )
     lines.append(
-        f"| cf: als with catalog_weight {CATALOG_WEIGHT} (collections, tags, vendors, types) "
-        f"| {col('cf_catalog', 'candidate_als_ndcg@10')} | | popularity | "
+        f"| cf: als with catalog_weight {CATALOG_WEIGHT} (collections, tags, vendors, types, "
+        f"title words) | {col('cf_catalog', 'candidate_als_ndcg@10')} | | popularity | "
         f"{col('cf_catalog', 'popularity_ndcg@10')} |"
     )
     lines += [
