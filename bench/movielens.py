@@ -160,4 +160,4 @@ def parse_items(text: str, item_tokens: tuple[str, ...]) -> Catalog:
 
 def load_catalog(item_tokens: tuple[str, ...], cache: Path | None = None) -> Catalog:
     path = fetch(cache or cache_dir(), ITEM_MEMBER, ITEM_CACHED_NAME)
-    return parse_items(path.read_text(encoding="latin-1"), item_tokens)
+    return parse_items(path.read_text(encoding="utf-8"), item_tokens)  # "Misérables", "Café"

@@ -19,12 +19,14 @@ from scipy import sparse
 from ingest.records import Product
 
 FIELD_WEIGHTS = {"type": 2.0, "tag": 1.5, "collection": 1.0, "vendor": 1.0, "word": 0.5}
-_WORD = re.compile(r"[a-z][a-z0-9-]{2,}")
+# A letter, then two or more letters, digits or hyphens: any script's letters, so "café" and
+# "пальто" are words, while sizes and years ("32", "2024") are not.
+_WORD = re.compile(r"[^\W\d_][\w-]{2,}")
 _CACHE_LIMIT = 20_000
 
 
 def title_words(title: str) -> set[str]:
-    """The words of a product title that can say what it is like: case-folded, three or more
+    """The words of a product title that can say what it is like: lower-cased, three or more
     characters, starting with a letter (sizes and years say little)."""
     return set(_WORD.findall(title.lower()))
 

@@ -74,15 +74,19 @@ def test_title_words_group_products_whose_titles_share_them() -> None:
         product(3, title="Espresso cup", vendor="v3", product_type="t3"),
         product(4, title="Espresso CUP (XL)", vendor="v4", product_type="t4"),
         product(5, title="Mug", vendor="v5", product_type="t5"),
+        product(6, title="Café crème 2024", vendor="v6", product_type="t6"),
+        product(7, title="CRÈME brûlée", vendor="v7", product_type="t7"),
     ]
-    items = ["1", "2", "3", "4", "5"]
+    items = ["1", "2", "3", "4", "5", "6", "7"]
     groups = catalog_groups.from_view(view(products), items)
-    # "linen" and "espresso", "cup" case-folded; "32" and "xl" are not words; one-product
-    # words (shirt, trousers, mug) say nothing.
+    # "linen", "espresso", "cup" and "crème" (any script's letters) lower-cased; "32", "2024"
+    # and "xl" are not words; one-product words (shirt, trousers, mug, café, brûlée) say
+    # nothing.
     assert sorted(sorted(r) for r in rows_of(groups, items)) == [
         ["1", "2"],
         ["3", "4"],
         ["3", "4"],
+        ["6", "7"],
     ]
 
 

@@ -51,7 +51,7 @@ def test_the_ratings_are_extracted_from_a_downloaded_wheel(tmp_path: Path) -> No
 
 ITEM = (
     "item_id:token\tmovie_title:token_seq\trelease_year:token\tclass:token_seq\n"
-    "242\tKolya\t1996\tComedy\n"
+    "242\tMisérables, Les\t1996\tComedy\n"
     "302\tL.A. Confidential\t1997\tCrime Film-Noir Mystery Thriller\n"
     "999\tUnrated elsewhere\t\tDrama\n"
 )
@@ -59,7 +59,7 @@ ITEM = (
 
 def test_the_catalog_follows_the_item_indices_and_reads_genres_year_and_title() -> None:
     catalog = movielens.parse_items(ITEM, ("302", "242", "999", "404"))
-    assert catalog.titles == ("L.A. Confidential", "Kolya", "Unrated elsewhere", "")
+    assert catalog.titles == ("L.A. Confidential", "Misérables, Les", "Unrated elsewhere", "")
     assert catalog.genres[0] == {"Crime", "Film-Noir", "Mystery", "Thriller"}
     assert catalog.genres[1] == {"Comedy"}
     assert catalog.genres[3] == frozenset()  # not in the file
@@ -82,3 +82,4 @@ def test_the_catalog_is_extracted_from_the_same_wheel(tmp_path: Path) -> None:
         frozenset({"Comedy"}),
         frozenset({"Crime", "Film-Noir", "Mystery", "Thriller"}),
     )
+    assert catalog.titles[0] == "Misérables, Les"  # RecBole's file is UTF-8
