@@ -14,7 +14,7 @@ interaction, whatever its value.
 
 `load_catalog()` reads the items' file from the same wheel (ml-100k.item: title, release year,
 genres), the catalog a shop would have: genres stand for collections, the release year for
-when a product was created.
+when a product was created, and the titles are product titles.
 """
 
 from __future__ import annotations
