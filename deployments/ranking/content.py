@@ -19,7 +19,7 @@ from scipy import sparse
 from ingest.records import Product
 
 FIELD_WEIGHTS = {"type": 2.0, "tag": 1.5, "collection": 1.0, "vendor": 1.0, "word": 0.5}
-# A letter, then two or more letters, digits or hyphens: any script's letters, so "café" and
+# A letter, then two or more word characters or hyphens: any script's letters, so "café" and
 # "пальто" are words, while sizes and years ("32", "2024") are not.
 _WORD = re.compile(r"[^\W\d_][\w-]{2,}")
 _CACHE_LIMIT = 20_000
