@@ -32,7 +32,6 @@ import scipy.sparse as sp
 from bench.evaluation import Candidate, Params
 from bench.movielens import Catalog
 from deployments.ranking import features
-from deployments.ranking.content import title_words
 from training import catalog_groups, rerank
 from training.config import RerankerConfig
 from training.interactions import Interactions
@@ -79,7 +78,7 @@ def catalog_groups_of(catalog: Catalog) -> sp.csr_matrix:
     item indices: the genres as collections, and the title words."""
     items = np.arange(len(catalog.genres)).astype(str)
     labels = (
-        [f"collection:{g}" for g in genres] + [f"word:{w}" for w in title_words(title)]
+        catalog_groups.labels(collections=genres, title=title)
         for genres, title in zip(catalog.genres, catalog.titles, strict=True)
     )
     return catalog_groups.from_labels(items, zip(items.tolist(), labels, strict=True))

@@ -4,9 +4,9 @@ title word that holds at least two of the fit's products.
 
 Title words are there because titles name what a product is ("linen", "espresso"), in shops
 whose tags and types are sparse too; serving's content similarity reads them as well
-(deployments/ranking/content.py). On MovieLens-100K, adding the titles' words to the genres
-moved Nova ALS's validation NDCG@10 by +0.0002 (mean of five seeds; 3 of 5 up): within the
-seeds' noise, so no loss where genres already group every film.
+(deployments/ranking/content.py). On MovieLens-100K they moved Nova ALS's validation NDCG@10
+by less than the seeds' spread (a scratch comparison; its figures are in issue 4's note of
+2026-12-08); bench:quality in docs/benchmarks.md records the pipeline that uses them.
 
 A group of one product says nothing about how products relate, so it is left out; a group
 holding most of the catalog (a "sale" tag, an "all" collection) says little either, and is left
@@ -50,19 +50,42 @@ def from_labels(
     )
 
 
+def labels(
+    *,
+    collections: Iterable[str] = (),
+    tags: Iterable[str] = (),
+    vendor: str = "",
+    product_type: str = "",
+    title: str = "",
+) -> list[str]:
+    """One product's group labels. Prefixed by their kind, so a tag and a vendor of the same
+    name stay apart; case-folded but for collections (ids)."""
+    out = [f"collection:{c}" for c in collections]
+    out += [f"tag:{t.lower()}" for t in tags]
+    if vendor:
+        out.append(f"vendor:{vendor.lower()}")
+    if product_type:
+        out.append(f"type:{product_type.lower()}")
+    out += [f"word:{w}" for w in title_words(title)]
+    return out
+
+
 def from_view(view: ShopView, items: Sequence[str] | np.ndarray) -> sparse.csr_matrix:
     """Collections, tags, vendor, product type and title words of each product in the shop's
-    view. Labels are prefixed by their kind, so a tag and a vendor of the same name stay
-    apart."""
-
-    def labels(i: int) -> list[str]:
-        out = [f"collection:{c}" for c in view.collections[i]]
-        out += [f"tag:{t.lower()}" for t in view.tags[i]]
-        if view.vendor[i]:
-            out.append(f"vendor:{view.vendor[i].lower()}")
-        if view.product_type[i]:
-            out.append(f"type:{view.product_type[i].lower()}")
-        out += [f"word:{w}" for w in title_words(view.products[i].title)]
-        return out
-
-    return from_labels(items, ((p.id, labels(i)) for i, p in enumerate(view.products)))
+    view."""
+    return from_labels(
+        items,
+        (
+            (
+                p.id,
+                labels(
+                    collections=view.collections[i],
+                    tags=view.tags[i],
+                    vendor=view.vendor[i],
+                    product_type=view.product_type[i],
+                    title=p.title,
+                ),
+            )
+            for i, p in enumerate(view.products)
+        ),
+    )
